@@ -1,0 +1,22 @@
+"""The ``cartrisk`` command line. Each command group lives in :mod:`cartrisk.commands`."""
+
+from __future__ import annotations
+
+import typer
+
+from cartrisk.commands import data, features_cmd, ingest, segments_cmd
+
+app = typer.Typer(
+    name="cartrisk",
+    help="Predict cart abandonment and recommend the incentive that recovers a cart at the least cost.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+for module in (data, ingest, features_cmd, segments_cmd):
+    module.register(app)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

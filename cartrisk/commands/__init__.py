@@ -1,0 +1,1 @@
+"""Command groups of the ``cartrisk`` CLI; each module has ``register(app)``."""

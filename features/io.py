@@ -1,0 +1,145 @@
+"""Read and write the shop's tables (Parquet or CSV), validating on load and quarantining bad rows.
+
+A data folder holds one file per table: ``events.parquet`` (or ``events.csv``), ``orders``, ``email_events``,
+``customers`` and, optionally, ``experiments``. Loading writes each table's bad rows, with the reason, to
+``<quarantine_dir>/<table>.csv`` and returns a report per table.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from features.schema import REQUIRED_TABLES, TABLES, TableSchema
+from features.validate import ValidationReport, validate
+
+
+@dataclass
+class Dataset:
+    """The validated tables of one shop, and what loading them found."""
+
+    events: pd.DataFrame
+    orders: pd.DataFrame
+    email_events: pd.DataFrame
+    customers: pd.DataFrame
+    experiments: pd.DataFrame | None = None
+    reports: list[ValidationReport] = field(default_factory=list)
+
+    def table(self, name: str) -> pd.DataFrame | None:
+        value: pd.DataFrame | None = getattr(self, name)
+        return value
+
+
+def table_path(data_dir: Path, name: str) -> Path | None:
+    """The file holding table ``name`` in ``data_dir`` (Parquet preferred), or None."""
+    for suffix in (".parquet", ".csv"):
+        path = data_dir / f"{name}{suffix}"
+        if path.exists():
+            return path
+    return None
+
+
+def read_raw(path: Path) -> pd.DataFrame:
+    """Read a CSV (every value as text, so validation sees what the file says) or a Parquet file."""
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    if path.suffix == ".csv":
+        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    raise ValueError(f"{path}: unsupported file type {path.suffix!r}; use .parquet or .csv")
+
+
+def empty_table(schema: TableSchema) -> pd.DataFrame:
+    """An empty table with the right columns and types."""
+    return validate(pd.DataFrame({c: pd.Series([], dtype="string") for c in schema.names}),
+                    schema).good
+
+
+def write_atomic_parquet(df: pd.DataFrame, path: Path) -> None:
+    """Write a Parquet file so that readers never see a half-written one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        pq.write_table(pa.Table.from_pandas(df, preserve_index=False), tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_atomic_csv(df: pd.DataFrame, path: Path) -> None:
+    """Write a CSV file atomically (temporary file, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        df.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load_table(
+    path: Path, schema: TableSchema, quarantine_dir: Path | None, max_bad_share: float
+) -> tuple[pd.DataFrame, ValidationReport]:
+    """Load and validate one table; write its bad rows to ``quarantine_dir/<table>.csv``."""
+    raw = read_raw(path)
+    result = validate(raw, schema, source=str(path), max_bad_share=max_bad_share)
+    if quarantine_dir is not None and len(result.bad):
+        write_atomic_csv(result.bad, quarantine_dir / f"{schema.name}.csv")
+    return result.good, result.report
+
+
+def load_dataset(
+    data_dir: Path, quarantine_dir: Path | None = None, max_bad_share: float = 0.05
+) -> Dataset:
+    """Load every table of the shop in ``data_dir``.
+
+    The four required tables must exist; ``experiments`` is optional. Bad rows go to ``quarantine_dir``
+    (default ``data_dir/quarantine`` when writable) and are counted in the reports.
+    """
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise FileNotFoundError(f"data folder {data_dir} does not exist")
+    if quarantine_dir is None and os.access(data_dir, os.W_OK):
+        quarantine_dir = data_dir / "quarantine"
+    tables: dict[str, pd.DataFrame] = {}
+    reports: list[ValidationReport] = []
+    for name, schema in TABLES.items():
+        path = table_path(data_dir, name)
+        if path is None:
+            if name in REQUIRED_TABLES:
+                raise FileNotFoundError(
+                    f"{data_dir}: table {name!r} not found (expected {name}.parquet or {name}.csv)"
+                )
+            continue
+        tables[name], report = load_table(path, schema, quarantine_dir, max_bad_share)
+        reports.append(report)
+    return Dataset(
+        events=tables["events"],
+        orders=tables["orders"],
+        email_events=tables["email_events"],
+        customers=tables["customers"],
+        experiments=tables.get("experiments"),
+        reports=reports,
+    )
+
+
+def write_dataset(ds: Dataset, out_dir: Path) -> list[Path]:
+    """Write the tables as Parquet files in ``out_dir``; return the paths written."""
+    written = []
+    for name in TABLES:
+        df = ds.table(name)
+        if df is None:
+            continue
+        path = Path(out_dir) / f"{name}.parquet"
+        write_atomic_parquet(df, path)
+        written.append(path)
+    return written

@@ -1,0 +1,190 @@
+"""Validate a raw table against its schema, row by row, without losing anything.
+
+A bad row (unknown event type, negative price, unparseable time, missing session, ...) is not dropped: it is
+returned in ``bad`` with its original values, its row number in the source and the reason, so the caller can
+write it to a quarantine file. Only when the share of bad rows passes a limit does validation raise.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from features.schema import Column, TableSchema
+
+_TRUE = {"true", "t", "1", "yes", "y"}
+_FALSE = {"false", "f", "0", "no", "n"}
+
+
+class SchemaError(ValueError):
+    """The table as a whole does not fit its schema (for example a required column is missing)."""
+
+
+class TooManyBadRows(ValueError):
+    """More rows were bad than the configured limit allows."""
+
+
+@dataclass
+class ValidationReport:
+    """What validation found: how many rows were read, kept and quarantined, and why."""
+
+    table: str
+    source: str
+    rows_read: int
+    rows_ok: int
+    rows_bad: int
+    reasons: dict[str, int] = field(default_factory=dict)
+    ignored_columns: list[str] = field(default_factory=list)
+
+    @property
+    def bad_share(self) -> float:
+        return self.rows_bad / self.rows_read if self.rows_read else 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "table": self.table,
+            "source": self.source,
+            "rows_read": self.rows_read,
+            "rows_ok": self.rows_ok,
+            "rows_bad": self.rows_bad,
+            "reasons": dict(self.reasons),
+            "ignored_columns": list(self.ignored_columns),
+        }
+
+
+@dataclass
+class Validated:
+    """Typed good rows, untouched bad rows (with ``source_row`` and ``reason``), and the report."""
+
+    good: pd.DataFrame
+    bad: pd.DataFrame
+    report: ValidationReport
+
+
+def _is_missing(raw: pd.Series) -> np.ndarray:
+    missing = raw.isna().to_numpy()
+    if raw.dtype == object or pd.api.types.is_string_dtype(raw.dtype):
+        text = raw.astype("string").str.strip()
+        missing = missing | (text == "").fillna(False).to_numpy(dtype=bool)
+    return missing
+
+
+def _coerce(col: Column, raw: pd.Series) -> tuple[pd.Series, np.ndarray, str]:
+    """Return the typed column, a mask of values that did not parse, and what the parse expected."""
+    missing = _is_missing(raw)
+    if col.kind == "time":
+        if isinstance(raw.dtype, pd.DatetimeTZDtype):
+            typed = raw.dt.tz_convert("UTC")
+        elif pd.api.types.is_datetime64_any_dtype(raw.dtype):
+            typed = raw.dt.tz_localize("UTC")
+        else:
+            text = raw.astype("string").str.strip().str.replace(r"\s*UTC$", "", regex=True)
+            typed = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
+        typed = typed.astype("datetime64[us, UTC]")
+        return typed, (~missing) & typed.isna().to_numpy(), "an ISO 8601 time"
+    if col.kind in ("float", "int"):
+        typed = pd.to_numeric(raw, errors="coerce").astype("float64")
+        bad = (~missing) & typed.isna().to_numpy()
+        if col.kind == "int":
+            frac = typed.notna().to_numpy() & (np.mod(typed.fillna(0).to_numpy(), 1.0) != 0)
+            bad = bad | frac
+            return typed, bad, "a whole number"
+        inf = np.isinf(typed.to_numpy())
+        return typed.where(~inf), bad | inf, "a finite number"
+    if col.kind == "bool":
+        if pd.api.types.is_bool_dtype(raw.dtype):
+            return raw.astype("boolean"), np.zeros(len(raw), dtype=bool), "true or false"
+        text = raw.astype("string").str.strip().str.lower()
+        typed = pd.Series(pd.NA, index=raw.index, dtype="boolean")
+        typed[text.isin(_TRUE).fillna(False)] = True
+        typed[text.isin(_FALSE).fillna(False)] = False
+        return typed, (~missing) & typed.isna().to_numpy(), "true or false"
+    # string and category
+    typed = raw.astype("string").str.strip()
+    typed = typed.mask(pd.Series(missing, index=raw.index))
+    return typed, np.zeros(len(raw), dtype=bool), "text"
+
+
+def _fmt(values: pd.Series) -> pd.Series:
+    return "'" + values.astype("string").fillna("").str.slice(0, 60) + "'"
+
+
+def validate(
+    raw: pd.DataFrame, schema: TableSchema, source: str = "<memory>", max_bad_share: float = 1.0
+) -> Validated:
+    """Check ``raw`` against ``schema``; return typed good rows and the bad rows with reasons.
+
+    Raises :class:`SchemaError` when a required column is missing, and :class:`TooManyBadRows` when the share
+    of bad rows is above ``max_bad_share`` (0.05 = 5%).
+    """
+    raw = raw.reset_index(drop=True)
+    missing_cols = [c.name for c in schema.columns if not c.optional and c.name not in raw.columns]
+    if missing_cols:
+        raise SchemaError(
+            f"{source}: table {schema.name!r} lacks required column(s) {missing_cols}; "
+            f"expected {schema.names}, found {list(raw.columns)}"
+        )
+    ignored = [c for c in raw.columns if c not in schema.names]
+    n = len(raw)
+    reasons = pd.Series("", index=raw.index, dtype="string")
+    counts: Counter[str] = Counter()
+    out: dict[str, pd.Series] = {}
+
+    def flag(mask: np.ndarray, label: str, detail: pd.Series | str) -> None:
+        if not mask.any():
+            return
+        counts[label] += int(mask.sum())
+        text = detail if isinstance(detail, str) else detail[mask]
+        prefix = reasons[mask]
+        sep = prefix.where(prefix == "", prefix + "; ")
+        reasons[mask] = sep + label + (": " + text if isinstance(text, str) else ": " + text)
+
+    for col in schema.columns:
+        if col.name not in raw.columns:
+            fill = col.default
+            dtype = {"time": "datetime64[us, UTC]", "float": "float64", "int": "float64",
+                     "bool": "boolean"}.get(col.kind, "string")
+            out[col.name] = pd.Series([fill] * n, index=raw.index, dtype=dtype)
+            continue
+        values = raw[col.name]
+        typed, unparsed, expected = _coerce(col, values)
+        flag(unparsed, f"{col.name} not {expected}", _fmt(values))
+        if not col.nullable:
+            flag(typed.isna().to_numpy() & ~unparsed, f"{col.name} missing", "empty")
+        if col.allowed is not None:
+            bad = typed.notna().to_numpy() & ~typed.isin(col.allowed).fillna(False).to_numpy()
+            flag(bad, f"{col.name} unknown", _fmt(values) + f" (allowed: {', '.join(col.allowed)})")
+        if col.min_value is not None:
+            below = (typed < col.min_value).fillna(False).to_numpy(dtype=bool)
+            flag(below, f"{col.name} below {col.min_value:g}", _fmt(values))
+        out[col.name] = typed
+
+    bad_mask = (reasons != "").to_numpy()
+    good = pd.DataFrame(out).loc[~bad_mask].reset_index(drop=True)
+    for col in schema.columns:
+        if col.kind == "int":
+            good[col.name] = good[col.name].astype("Int64" if col.nullable else "int64")
+        elif col.kind == "category":
+            good[col.name] = good[col.name].astype(pd.CategoricalDtype(list(col.allowed or ())))
+    bad = raw.loc[bad_mask].astype("string")
+    bad.insert(0, "source_row", np.flatnonzero(bad_mask) + 1)
+    bad["reason"] = reasons[bad_mask]
+    report = ValidationReport(
+        table=schema.name,
+        source=source,
+        rows_read=n,
+        rows_ok=int((~bad_mask).sum()),
+        rows_bad=int(bad_mask.sum()),
+        reasons=dict(counts.most_common()),
+        ignored_columns=ignored,
+    )
+    if report.bad_share > max_bad_share:
+        top = "; ".join(f"{k} ({v} rows)" for k, v in list(report.reasons.items())[:5])
+        raise TooManyBadRows(
+            f"{source}: {report.rows_bad} of {n} rows of table {schema.name!r} are bad "
+            f"({report.bad_share:.1%} > limit {max_bad_share:.1%}). Most common: {top}"
+        )
+    return Validated(good=good, bad=bad.reset_index(drop=True), report=report)

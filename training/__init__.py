@@ -1,0 +1,1 @@
+"""cartrisk: training."""

@@ -1,0 +1,201 @@
+"""Customer profiles: frequency, value and engagement of a customer *as of* a moment.
+
+A profile is what the online profile store holds for a customer and what the batch snapshots use, computed by the
+same function: :func:`compute_profiles` for any (customer, moment) pairs. Snapshot features take the profile as of
+the session start; ``cartrisk profiles sync`` takes it as of the end of the data. Times are float64 microseconds
+since the epoch (NaN when there is none), so a profile can be stored as plain numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.asof import as_of
+from features.io import Dataset
+from features.sessions import (
+    US_PER_DAY,
+    OrderedEvents,
+    cart_labels,
+    data_end_us,
+    order_events,
+    session_table,
+    to_us,
+    to_us_nullable,
+)
+
+PROFILE_FIELDS: tuple[str, ...] = (
+    "as_of_us",
+    "sessions_7d",
+    "sessions_30d",
+    "sessions_90d",
+    "past_carts",
+    "past_carts_abandoned",
+    "past_carts_settled",
+    "first_visit_us",
+    "last_visit_us",
+    "orders_count",
+    "lifetime_value",
+    "last_order_us",
+    "last_open_us",
+    "last_click_us",
+    "newsletter_subscriber",
+    "created_at_us",
+    "city",
+)
+"""What a stored profile holds. Counts are as of ``as_of_us``; ``*_us`` fields are absolute times."""
+
+
+@dataclass(frozen=True)
+class Shop:
+    """A data set prepared once for feature work: ordered events, sessions, labels and history arrays."""
+
+    ordered: OrderedEvents
+    sessions: pd.DataFrame
+    """:func:`features.sessions.session_table` plus ``abandoned`` (0/1/NaN) and ``settled_us``."""
+    customers: pd.Index
+    """Every customer id seen in any table; the position is the customer code."""
+    session_customer: np.ndarray
+    """Customer code of each session, -1 for guests."""
+    order_customer: np.ndarray
+    order_us: np.ndarray
+    order_value: np.ndarray
+    open_customer: np.ndarray
+    open_us: np.ndarray
+    click_customer: np.ndarray
+    click_us: np.ndarray
+    subscriber: np.ndarray
+    """Per customer code: 1.0 / 0.0, NaN when the customer has no record."""
+    created_us: np.ndarray
+    city: np.ndarray
+    end_us: int
+
+
+def _codes(index: pd.Index, ids: pd.Series | np.ndarray) -> np.ndarray:
+    values = pd.Series(ids, dtype="string")
+    codes = np.asarray(index.get_indexer(values.fillna("\x00")), dtype=np.int64)
+    codes[values.isna().to_numpy()] = -1
+    return codes
+
+
+def prepare_shop(ds: Dataset, label_window_hours: float = 24.0) -> Shop:
+    """Order the events, build the session table with labels, and code the customers."""
+    ordered = order_events(ds.events)
+    sessions = session_table(ordered)
+    ids = pd.concat(
+        [
+            sessions["customer_id"],
+            ds.orders["customer_id"].astype("string"),
+            ds.email_events["customer_id"].astype("string"),
+            ds.customers["customer_id"].astype("string"),
+        ],
+        ignore_index=True,
+    ).dropna()
+    customers = pd.Index(pd.unique(ids.to_numpy(dtype=object)), dtype="string")
+    session_customer = _codes(customers, sessions["customer_id"])
+    order_customer = _codes(customers, ds.orders["customer_id"])
+    end_us = data_end_us(ds.events, ds.orders)
+    abandoned, settled = cart_labels(
+        sessions, ds.orders, session_customer, order_customer, label_window_hours, end_us
+    )
+    sessions = sessions.assign(abandoned=abandoned, settled_us=settled)
+    email_type = ds.email_events["type"].astype("string").to_numpy(dtype=object)
+    email_customer = _codes(customers, ds.email_events["customer_id"])
+    email_us = to_us(ds.email_events["event_time"])
+    is_open = email_type == "open"
+    is_click = email_type == "click"
+    cust = ds.customers.drop_duplicates("customer_id", keep="last")
+    cust_codes = _codes(customers, cust["customer_id"])
+    subscriber = np.full(len(customers), np.nan)
+    subscriber[cust_codes] = cust["newsletter_subscriber"].astype("float64").to_numpy()
+    created = np.full(len(customers), np.nan)
+    created[cust_codes] = to_us_nullable(cust["created_at"])
+    city = np.full(len(customers), None, dtype=object)
+    city[cust_codes] = cust["city"].astype("string").to_numpy(dtype=object, na_value=None)
+    return Shop(
+        ordered=ordered,
+        sessions=sessions,
+        customers=customers,
+        session_customer=session_customer,
+        order_customer=order_customer,
+        order_us=to_us(ds.orders["order_time"]),
+        order_value=ds.orders["total_value"].to_numpy(dtype=np.float64),
+        open_customer=email_customer[is_open],
+        open_us=email_us[is_open],
+        click_customer=email_customer[is_click],
+        click_us=email_us[is_click],
+        subscriber=subscriber,
+        created_us=created,
+        city=city,
+        end_us=end_us,
+    )
+
+
+def compute_profiles(shop: Shop, customer_code: np.ndarray, as_of_us: np.ndarray) -> pd.DataFrame:
+    """Profiles of customers (codes; -1 = guest, whose profile is all NaN) as of the given moments.
+
+    Only what happened strictly before ``as_of_us`` counts. A cart counts as abandoned once its label window
+    closed without an order, and as settled once it was bought or its window closed.
+    """
+    key = np.asarray(customer_code, dtype=np.int64)
+    at = np.asarray(as_of_us, dtype=np.int64)
+    known = key >= 0
+    k, t = key[known], at[known]
+    s = shop.sessions
+    s_key = shop.session_customer
+    s_ok = s_key >= 0
+    s_start = s["start_us"].to_numpy()[s_ok]
+    s_key = s_key[s_ok]
+    out: dict[str, np.ndarray] = {"as_of_us": at.astype(np.float64)}
+
+    def put(name: str, values: np.ndarray) -> None:
+        full = np.full(len(key), np.nan)
+        full[known] = values
+        out[name] = full
+
+    visits = as_of(s_key, s_start, k, t)
+    for days in (7, 30, 90):
+        since = as_of(s_key, s_start, k, t - days * US_PER_DAY)
+        put(f"sessions_{days}d", (visits.count - since.count).astype(np.float64))
+    put("first_visit_us", visits.first_value(s_start))
+    put("last_visit_us", visits.last(s_start))
+
+    carts = s["has_cart"].to_numpy()[s_ok]
+    past = as_of(s_key[carts], s_start[carts], k, t)
+    put("past_carts", past.count.astype(np.float64))
+    settled_us = s["settled_us"].to_numpy()[s_ok][carts]
+    label = s["abandoned"].to_numpy()[s_ok][carts]
+    is_settled = ~np.isnan(label)
+    settled = as_of(
+        s_key[carts][is_settled], settled_us[is_settled].astype(np.int64), k, t
+    )
+    put("past_carts_settled", settled.count.astype(np.float64))
+    put("past_carts_abandoned", settled.total(label[is_settled]))
+
+    o_ok = shop.order_customer >= 0
+    orders = as_of(shop.order_customer[o_ok], shop.order_us[o_ok], k, t)
+    put("orders_count", orders.count.astype(np.float64))
+    put("lifetime_value", orders.total(shop.order_value[o_ok]))
+    put("last_order_us", orders.last(shop.order_us[o_ok]))
+    put("last_open_us", as_of(shop.open_customer, shop.open_us, k, t).last(shop.open_us))
+    put("last_click_us", as_of(shop.click_customer, shop.click_us, k, t).last(shop.click_us))
+    put("newsletter_subscriber", shop.subscriber[k])
+    put("created_at_us", shop.created_us[k])
+    city = np.full(len(key), None, dtype=object)
+    city[known] = shop.city[k]
+    frame = pd.DataFrame({name: out[name] for name in PROFILE_FIELDS if name != "city"})
+    frame["city"] = pd.array(city, dtype="string")
+    return frame
+
+
+def shop_aov(shop: Shop, as_of_us: np.ndarray) -> np.ndarray:
+    """The shop's average order value over all orders (guests included) strictly before each moment."""
+    at = np.asarray(as_of_us, dtype=np.int64)
+    zeros = np.zeros(len(shop.order_us), dtype=np.int64)
+    found = as_of(zeros, shop.order_us, np.zeros(len(at), dtype=np.int64), at)
+    total = found.total(shop.order_value)
+    count = found.count
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)

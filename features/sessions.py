@@ -1,0 +1,160 @@
+"""Sessions and cart outcomes, derived from the event log.
+
+Everything here is batch and vectorised. Events are put in a canonical order (session, time, position in the file):
+every other module relies on that order, and the single-cart path reproduces it by sorting a session's events by
+time with a stable sort.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.asof import as_of
+
+US_PER_SECOND = 1_000_000
+US_PER_DAY = 86_400 * US_PER_SECOND
+
+
+def to_us(times: pd.Series) -> np.ndarray:
+    """UTC times as int64 microseconds since the epoch (NaT is not allowed)."""
+    values = pd.to_datetime(times, utc=True).dt.tz_convert(None).astype("datetime64[us]")
+    return values.to_numpy().astype(np.int64)
+
+
+def to_us_nullable(times: pd.Series) -> np.ndarray:
+    """UTC times as float64 microseconds since the epoch, NaN where the time is missing.
+
+    float64 holds microsecond timestamps exactly (they stay below 2**53 until the year 2255).
+    """
+    values = pd.to_datetime(times, utc=True).dt.tz_convert(None).astype("datetime64[us]")
+    out = values.to_numpy().astype(np.int64).astype(np.float64)
+    out[values.isna().to_numpy()] = np.nan
+    return out
+
+
+@dataclass(frozen=True)
+class OrderedEvents:
+    """The event table in canonical order with the arrays other modules need."""
+
+    events: pd.DataFrame
+    """Events sorted by (session, time, file position), index reset."""
+    session_code: np.ndarray
+    """Dense session number of each event, increasing with the sort."""
+    time_us: np.ndarray
+    session_ids: np.ndarray
+    """``session_ids[code]`` is the session id of code ``code``."""
+
+
+def order_events(events: pd.DataFrame) -> OrderedEvents:
+    """Sort events by (session, time, file position) and number the sessions."""
+    codes, uniques = pd.factorize(events["session_id"], sort=False)
+    time_us = to_us(events["event_time"])
+    order = np.lexsort((np.arange(len(events)), time_us, codes))
+    sorted_codes = codes[order]
+    # renumber sessions so that codes increase along the sort (0, 1, 2, ...)
+    new_code = np.empty(len(uniques), dtype=np.int64)
+    firsts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]]) if len(order) else []
+    new_code[sorted_codes[firsts]] = np.arange(len(firsts))
+    return OrderedEvents(
+        events=events.iloc[order].reset_index(drop=True),
+        session_code=new_code[sorted_codes],
+        time_us=time_us[order],
+        session_ids=np.asarray(uniques, dtype=object)[np.argsort(new_code)],
+    )
+
+
+def session_bounds(code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the first and last event of each session, for codes sorted 0, 0, 1, 2, 2, ..."""
+    if len(code) == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    firsts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]])
+    lasts = np.r_[firsts[1:] - 1, len(code) - 1]
+    return firsts, lasts
+
+
+def session_table(ordered: OrderedEvents) -> pd.DataFrame:
+    """One row per session (in code order): customer, start, end, cart and purchase facts.
+
+    Columns: session_id, customer_id (of the first event that has one; null for guests), start_us, end_us,
+    has_cart (any add_to_cart), purchased (any purchase event), purchase_us (first purchase, NaN if none),
+    first_cart_us (first add_to_cart, NaN if none).
+    """
+    ev = ordered.events
+    code = ordered.session_code
+    n = len(ordered.session_ids)
+    t = ordered.time_us
+    firsts, lasts = session_bounds(code)
+    start = t[firsts]
+    end = t[lasts]
+    etype = ev["event_type"].astype("string").to_numpy(dtype=object, na_value=None)
+    is_add = etype == "add_to_cart"
+    is_buy = etype == "purchase"
+    purchase = np.full(n, np.inf)
+    np.minimum.at(purchase, code[is_buy], t[is_buy].astype(np.float64))
+    first_cart = np.full(n, np.inf)
+    np.minimum.at(first_cart, code[is_add], t[is_add].astype(np.float64))
+    cust = ev["customer_id"]
+    known = cust.notna().to_numpy()
+    first_known = pd.Series(np.flatnonzero(known)).groupby(code[known]).first()
+    customer = np.full(n, None, dtype=object)
+    customer[first_known.index.to_numpy()] = cust.to_numpy(dtype=object)[first_known.to_numpy()]
+    return pd.DataFrame(
+        {
+            "session_id": ordered.session_ids,
+            "customer_id": pd.array(customer, dtype="string"),
+            "start_us": start,
+            "end_us": end,
+            "has_cart": np.isfinite(first_cart),
+            "purchased": np.isfinite(purchase),
+            "purchase_us": np.where(np.isfinite(purchase), purchase, np.nan),
+            "first_cart_us": np.where(np.isfinite(first_cart), first_cart, np.nan),
+        }
+    )
+
+
+def data_end_us(events: pd.DataFrame, orders: pd.DataFrame) -> int:
+    """The last moment the data set has seen: the latest event or order time."""
+    candidates = [to_us(events["event_time"]).max()] if len(events) else []
+    if len(orders):
+        candidates.append(to_us(orders["order_time"]).max())
+    return int(max(candidates)) if candidates else 0
+
+
+def cart_labels(
+    sessions: pd.DataFrame,
+    orders: pd.DataFrame,
+    customer_code: np.ndarray,
+    order_customer_code: np.ndarray,
+    window_hours: float,
+    end_us: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Label every session and say when its outcome was settled.
+
+    ``abandoned`` is 0 when the session has a purchase, or when its customer placed an order after the session
+    started and no later than ``window_hours`` after it ended; 1 otherwise; NaN when there is no purchase and
+    the window reaches past the end of the data (the outcome is not known yet). Guests can only be recovered in
+    the session. ``settled_us`` is when the outcome became known: the purchase time, or the window's end.
+
+    ``customer_code`` is the customer number of each session (-1 for guests) and ``order_customer_code`` that
+    of each order (-1 for guest orders).
+    """
+    window_us = int(round(window_hours * 3600 * US_PER_SECOND))
+    start = sessions["start_us"].to_numpy()
+    end = sessions["end_us"].to_numpy()
+    purchased = sessions["purchased"].to_numpy()
+    known = customer_code >= 0
+    known_orders = order_customer_code >= 0
+    order_time = to_us(orders["order_time"])[known_orders] if len(orders) else np.empty(0, np.int64)
+    order_key = order_customer_code[known_orders]
+    upto = as_of(order_key, order_time, customer_code[known], end[known] + window_us, inclusive=True)
+    before = as_of(order_key, order_time, customer_code[known], start[known], inclusive=True)
+    recovered = np.zeros(len(sessions), dtype=bool)
+    recovered[known] = (upto.count - before.count) > 0
+    settled_us = np.where(purchased, sessions["purchase_us"].to_numpy(), (end + window_us))
+    abandoned = np.where(purchased | recovered, 0.0, 1.0)
+    unknown = ~purchased & ~recovered & (end + window_us > end_us)
+    abandoned[unknown] = np.nan
+    return abandoned, settled_us.astype(np.float64)

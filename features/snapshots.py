@@ -1,0 +1,182 @@
+"""Point-in-time cart snapshots: one row per cart or checkout step, with the features known at that moment.
+
+A cart is a session with at least one ``add_to_cart``. A snapshot is taken at every snapshot event
+(:data:`features.schema.SNAPSHOT_EVENTS`) from the session's first ``add_to_cart`` on. Session signals are running
+totals over the session's events up to and including the snapshot event, in canonical order; history comes from
+the customer's profile as of the session start. Nothing after the snapshot (the purchase included) is read, except
+for the label.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.definitions import (
+    ATTRIBUTE_COLUMNS,
+    CATEGORICAL_FEATURES,
+    FEATURE_NAMES,
+    LABEL,
+    SNAPSHOT_ID_COLUMNS,
+)
+from features.history import history_features
+from features.io import Dataset
+from features.profiles import Shop, compute_profiles, prepare_shop, shop_aov
+from features.schema import DEVICES, EVENT_TYPES, FUNNEL_STEP, SNAPSHOT_EVENTS, TRAFFIC_SOURCES
+from features.sessions import US_PER_SECOND, session_bounds
+
+SNAPSHOT_COLUMNS: tuple[str, ...] = (
+    *SNAPSHOT_ID_COLUMNS,
+    *FEATURE_NAMES,
+    *ATTRIBUTE_COLUMNS,
+    LABEL,
+)
+CATEGORIES: dict[str, tuple[str, ...]] = {"device": DEVICES, "traffic_source": TRAFFIC_SOURCES}
+"""Fixed category lists of the categorical features, so codes are the same in training and serving."""
+
+_STEP_BY_CODE = np.array([FUNNEL_STEP[e] for e in EVENT_TYPES], dtype=np.float64)
+_SNAPSHOT_CODES = np.array([EVENT_TYPES.index(e) for e in SNAPSHOT_EVENTS])
+_PURCHASE = EVENT_TYPES.index("purchase")
+
+
+def build_snapshots(ds: Dataset, label_window_hours: float = 24.0) -> pd.DataFrame:
+    """All cart snapshots of a data set with ids, features, attributes and the label ``abandoned``."""
+    return snapshots_from_shop(prepare_shop(ds, label_window_hours))
+
+
+def _latest_known(values: np.ndarray, firsts_of_row: np.ndarray) -> np.ndarray:
+    """For each row, the latest non-missing value at or before it within its session (NaN if none)."""
+    idx = np.where(~np.isnan(values), np.arange(len(values)), -1)
+    idx = np.maximum.accumulate(idx) if len(idx) else idx
+    ok = idx >= firsts_of_row
+    out = np.full(len(values), np.nan)
+    out[ok] = values[idx[ok]]
+    return out
+
+
+def _running(frame: pd.DataFrame, code: np.ndarray) -> pd.DataFrame:
+    """Cumulative sums within each session (sequential, so the single-cart path can match them exactly)."""
+    return frame.groupby(code, sort=False).cumsum()
+
+
+def snapshots_from_shop(shop: Shop) -> pd.DataFrame:
+    """Snapshots of a prepared shop (see :func:`build_snapshots`)."""
+    ev = shop.ordered.events
+    code = shop.ordered.session_code
+    t = shop.ordered.time_us
+    firsts, _ = session_bounds(code)
+    first_of_row = firsts[code] if len(code) else code
+    etype = pd.Categorical(ev["event_type"].astype("string"), categories=EVENT_TYPES).codes
+    is_add = etype == EVENT_TYPES.index("add_to_cart")
+    is_rem = etype == EVENT_TYPES.index("remove_from_cart")
+    is_view = etype == EVENT_TYPES.index("view_item")
+    qty = ev["quantity"].astype("float64").fillna(1.0).to_numpy() if "quantity" in ev else 1.0
+    price = ev["price"].astype("float64").fillna(0.0).to_numpy()
+    line = price * qty
+    product = ev["product_id"].astype("string")
+    # a product counts once, at its first view_item in the session
+    seen = is_view & product.notna().to_numpy()
+    first_view = np.zeros(len(code), dtype=bool)
+    first_view[seen] = ~pd.DataFrame({"s": code[seen], "p": product[seen]}).duplicated().to_numpy()
+    step = np.where(etype == _PURCHASE, 0.0, _STEP_BY_CODE[etype])
+    run = _running(
+        pd.DataFrame(
+            {
+                "added_qty": np.where(is_add, qty, 0.0),
+                "removed_qty": np.where(is_rem, qty, 0.0),
+                "added_value": np.where(is_add, line, 0.0),
+                "removed_value": np.where(is_rem, line, 0.0),
+                "n_adds": is_add.astype(np.int64),
+                "n_removes": is_rem.astype(np.int64),
+                "n_item_views": is_view.astype(np.int64),
+                "n_products_viewed": first_view.astype(np.int64),
+                "n_events": np.ones(len(code), dtype=np.int64),
+            }
+        ),
+        code,
+    )
+    max_step = pd.Series(step).groupby(code, sort=False).cummax().to_numpy()
+    fee = _latest_known(ev["shipping_fee"].astype("float64").to_numpy(), first_of_row)
+    threshold = _latest_known(
+        ev["free_shipping_threshold"].astype("float64").to_numpy(), first_of_row
+    )
+    account = _latest_known(ev["account_required"].astype("Float64").to_numpy(
+        dtype=np.float64, na_value=np.nan), first_of_row)
+
+    is_snap = np.isin(etype, _SNAPSHOT_CODES) & (run["n_adds"].to_numpy() >= 1)
+    rows = np.flatnonzero(is_snap)
+    sc = code[rows]
+    st = t[rows]
+    sessions = shop.sessions
+    start = sessions["start_us"].to_numpy()[sc]
+    prev_t = np.where(rows > first_of_row[rows], t[np.maximum(rows - 1, 0)], st)
+    cart_value = np.maximum(
+        run["added_value"].to_numpy()[rows] - run["removed_value"].to_numpy()[rows], 0.0
+    )
+    cart_items = np.maximum(
+        run["added_qty"].to_numpy()[rows] - run["removed_qty"].to_numpy()[rows], 0.0
+    )
+    fee_s, thr_s = fee[rows], threshold[rows]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        to_free = np.where(np.isnan(thr_s), np.nan, np.maximum(thr_s - cart_value, 0.0))
+        fee_share = np.where(np.isnan(fee_s) | (cart_value <= 0), np.nan, fee_s / cart_value)
+    when = pd.DatetimeIndex(st.astype("datetime64[us]"))
+    device = ev["device"].astype("string").to_numpy(dtype=object, na_value="unknown")
+    source = ev["traffic_source"].astype("string").to_numpy(dtype=object, na_value="unknown")
+    cust_code = shop.session_customer[sc]
+
+    profile = compute_profiles(shop, cust_code, start)
+    history = history_features(profile, st, cart_value, shop_aov(shop, start))
+    session_ids = shop.ordered.session_ids[sc]
+    features: dict[str, object] = {
+        "funnel_step": _STEP_BY_CODE[etype[rows]],
+        "max_funnel_step": max_step[rows],
+        "cart_items": cart_items,
+        "cart_value": cart_value,
+        "n_adds": run["n_adds"].to_numpy()[rows].astype(np.float64),
+        "n_removes": run["n_removes"].to_numpy()[rows].astype(np.float64),
+        "n_item_views": run["n_item_views"].to_numpy()[rows].astype(np.float64),
+        "n_products_viewed": run["n_products_viewed"].to_numpy()[rows].astype(np.float64),
+        "n_events": run["n_events"].to_numpy()[rows].astype(np.float64),
+        "session_seconds": (st - start) / US_PER_SECOND,
+        "seconds_since_prev_event": (st - prev_t) / US_PER_SECOND,
+        "hour": when.hour.to_numpy().astype(np.float64),
+        "weekday": when.day_of_week.to_numpy().astype(np.float64),
+        "device": pd.Categorical(device[first_of_row[rows]], categories=DEVICES),
+        "traffic_source": pd.Categorical(source[first_of_row[rows]], categories=TRAFFIC_SOURCES),
+        "shipping_fee": fee_s,
+        "free_shipping_threshold": thr_s,
+        "amount_to_free_shipping": to_free,
+        "fee_share_of_cart": fee_share,
+        "account_required": account[rows],
+        "is_guest": (cust_code < 0).astype(np.float64),
+        **history,
+    }
+    out = pd.DataFrame(
+        {
+            "snapshot_id": pd.array(session_ids, dtype="string")
+            + "#"
+            + pd.array(run["n_events"].to_numpy()[rows].astype(str), dtype="string"),
+            "session_id": pd.array(session_ids, dtype="string"),
+            "customer_id": sessions["customer_id"].to_numpy(dtype=object, na_value=None)[sc],
+            "snapshot_time": pd.DatetimeIndex(st.astype("datetime64[us]")).tz_localize("UTC"),
+            "event_type": pd.Categorical(
+                np.asarray(EVENT_TYPES, dtype=object)[etype[rows]], categories=SNAPSHOT_EVENTS
+            ),
+        }
+    )
+    out["customer_id"] = out["customer_id"].astype("string")
+    for name in FEATURE_NAMES:
+        out[name] = features[name]
+    out["city"] = profile["city"].to_numpy(dtype=object, na_value=None)
+    out["city"] = out["city"].astype("string")
+    out[LABEL] = sessions["abandoned"].to_numpy()[sc]
+    return out[list(SNAPSHOT_COLUMNS)]
+
+
+def model_frame(snapshots: pd.DataFrame) -> pd.DataFrame:
+    """The model inputs of a snapshot table: the features in order, categoricals with fixed categories."""
+    frame = snapshots[list(FEATURE_NAMES)].copy()
+    for name in CATEGORICAL_FEATURES:
+        frame[name] = pd.Categorical(frame[name].astype("string"), categories=CATEGORIES[name])
+    return frame

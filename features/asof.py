@@ -84,7 +84,7 @@ def as_of(
     )
     merged = np.lexsort((flag, time, key))
     is_item = merged < n_items
-    items_before = np.cumsum(is_item) - is_item
+    items_before: np.ndarray = np.cumsum(is_item) - is_item
     stop = np.empty(len(query_key), dtype=np.int64)
     stop[merged[~is_item] - n_items] = items_before[~is_item]
     first = np.searchsorted(sorted_keys, query_key, side="left").astype(np.int64)

@@ -20,6 +20,7 @@ from features.sessions import (
     OrderedEvents,
     cart_labels,
     data_end_us,
+    object_array,
     order_events,
     session_table,
     to_us,
@@ -75,7 +76,7 @@ class Shop:
 
 def _codes(index: pd.Index, ids: pd.Series | np.ndarray) -> np.ndarray:
     values = pd.Series(ids, dtype="string")
-    codes = np.asarray(index.get_indexer(values.fillna("\x00")), dtype=np.int64)
+    codes = np.asarray(index.get_indexer(pd.Index(values.fillna("\x00"))), dtype=np.int64)
     codes[values.isna().to_numpy()] = -1
     return codes
 
@@ -113,7 +114,7 @@ def prepare_shop(ds: Dataset, label_window_hours: float = 24.0) -> Shop:
     created = np.full(len(customers), np.nan)
     created[cust_codes] = to_us_nullable(cust["created_at"])
     city = np.full(len(customers), None, dtype=object)
-    city[cust_codes] = cust["city"].astype("string").to_numpy(dtype=object, na_value=None)
+    city[cust_codes] = object_array(cust["city"])
     return Shop(
         ordered=ordered,
         sessions=sessions,

@@ -1,22 +1,23 @@
-"""Adapter for the REES46 / Open CDP e-commerce event logs ("eCommerce behavior data from multi category store").
+"""Adapter for REES46 / Open CDP event logs ("eCommerce behavior data from multi category store").
 
-A REES46 file is one CSV with the columns ``event_time,event_type,product_id,category_id,category_code,brand,
-price,user_id,user_session`` and the event types ``view``, ``cart``, ``remove_from_cart`` and ``purchase``. This
-module turns such a file into the project's four tables (``events``, ``orders``, ``email_events``,
-``customers``; see :mod:`features.schema`) without losing a row:
+A REES46 file is one CSV with the columns ``event_time, event_type, product_id, category_id,
+category_code, brand, price, user_id, user_session`` and the event types ``view``, ``cart``,
+``remove_from_cart`` and ``purchase``. This module turns such a file into the project's four tables
+(``events``, ``orders``, ``email_events``, ``customers``; see :mod:`features.schema`) without losing
+a row:
 
-* every line is either loaded or quarantined with its original values, its source row and the reason. A line
-  with the wrong number of fields (typically the last line of a file cut mid-row) is caught while reading and
-  reported as ``truncated or malformed line: N fields, expected 9``; the other rows are checked by
-  :func:`features.validate.validate` against :data:`REES46_RAW`;
-* several ``purchase`` rows of one session are ONE order, placed at the session's first purchase time;
-* a file is a contiguous slice of a longer log, so the sessions at its edges are cut: they are kept, but listed
-  (see :func:`edge_sessions`) so that later steps can treat them with care.
+* every line is either loaded or quarantined with its original values, its source row and the
+  reason. A line with the wrong number of fields (typically the last line of a file cut mid-row) is
+  caught while reading and reported as ``truncated or malformed line: N fields, expected 9``; the
+  other rows are checked by :func:`features.validate.validate` against :data:`REES46_RAW`;
+* several ``purchase`` rows of one session are ONE order, placed at the session's first purchase;
+* a file is a contiguous slice of a longer log, so the sessions at its edges are cut: they are kept,
+  but listed (see :func:`edge_sessions`) so that later steps can treat them with care.
 
-The core is pure functions on DataFrames (:func:`convert` and the ``to_*`` helpers); reading and writing live at
-the edges (:func:`read_rees46_csv`, :func:`ingest_rees46`). Source rows are numbered like
-:func:`features.validate.validate` numbers them: 1 is the first data row after the header (blank lines are not
-rows).
+The core is pure functions on DataFrames (:func:`convert` and the ``to_*`` helpers); reading and
+writing live at the edges (:func:`read_rees46_csv`, :func:`ingest_rees46`). Source rows are numbered
+as :func:`features.validate.validate` numbers them: 1 is the first data row after the header (blank
+lines are not rows).
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ EVENT_TYPE_MAP: dict[str, str] = {
 """REES46 event type -> GA4 event name used by the ``events`` table."""
 
 DEFAULT_EDGE_MINUTES = 30.0
-"""A session is cut at an edge when it starts (ends) within this many minutes of the file's first (last) event."""
+"""A session is cut at an edge when it starts (ends) this close to the file's first (last) event."""
 
 MALFORMED_REASON = "truncated or malformed line"
 """Label (and reason prefix) of a line whose field count differs from the header's."""
@@ -80,7 +81,8 @@ REES46_RAW = TableSchema(
     name="rees46",
     description="Raw REES46 / Open CDP event rows, one product event per row.",
     columns=(
-        Column("event_time", "time", False, "When the event happened, e.g. '2019-10-01 00:00:00 UTC'."),
+        Column("event_time", "time", False,
+               "When the event happened, e.g. '2019-10-01 00:00:00 UTC'."),
         Column("event_type", "category", False, "view, cart, remove_from_cart or purchase.",
                allowed=REES46_EVENT_TYPES),
         Column("product_id", "string", False, "Product of the event."),
@@ -95,7 +97,7 @@ REES46_RAW = TableSchema(
 """Schema of a raw REES46 row; rows breaking it are quarantined."""
 
 
-# --------------------------------------------------------------------------------------------- reading
+# ----------------------------------------------------------------------------------- reading
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,8 @@ class MalformedLine:
 
 @dataclass
 class RawFile:
-    """The rows of a REES46 file as text, the source row of each, and the lines that did not parse."""
+    """The rows of a REES46 file as text, the source row of each, and the lines that did not parse.
+    """
 
     rows: pd.DataFrame
     """Every well-formed row, all values as text (empty string = missing)."""
@@ -170,10 +173,11 @@ def _ends_with_newline(path: Path) -> bool:
 
 
 def read_rees46_csv(path: Path) -> RawFile:
-    """Read a REES46 CSV, every value as text, setting aside (not dropping) lines with a wrong field count.
+    """Read a REES46 CSV, every value as text, setting aside (not dropping) malformed lines.
 
-    The file is parsed by Arrow's C++ reader (fast, multi-threaded). Only when some line is malformed is it read
-    a second time on one thread, because only then does Arrow know each bad line's row number.
+    A malformed line is one whose number of fields differs from the header's. The file is parsed by
+    Arrow's C++ reader (fast, multi-threaded). Only when some line is malformed is it read a second
+    time on one thread, because only then does Arrow know each bad line's row number.
     """
     path = Path(path)
     if not path.is_file():
@@ -199,11 +203,11 @@ def read_rees46_csv(path: Path) -> RawFile:
                    ends_with_newline=_ends_with_newline(path))
 
 
-# --------------------------------------------------------------------------------------------- pure core
+# --------------------------------------------------------------------------------- pure core
 
 
 def malformed_frame(malformed: list[MalformedLine], columns: list[str]) -> pd.DataFrame:
-    """Quarantine rows for malformed lines: the fields that are there, in order, plus the raw line."""
+    """Quarantine rows for malformed lines: the fields that are there, in order, and the line."""
     records = []
     for line in malformed:
         fields = split_line(line.text)
@@ -212,14 +216,19 @@ def malformed_frame(malformed: list[MalformedLine], columns: list[str]) -> pd.Da
         record["reason"] = line.reason
         record["raw_line"] = line.text
         records.append(record)
-    return pd.DataFrame.from_records(records, columns=["source_row", *columns, "reason", "raw_line"])
+    out_cols = ["source_row", *columns, "reason", "raw_line"]
+    return pd.DataFrame.from_records(records, columns=out_cols)
 
 
 def quarantine_frame(
     bad: pd.DataFrame, source_rows: np.ndarray, malformed: list[MalformedLine], columns: list[str]
 ) -> pd.DataFrame:
-    """All bad rows in source order: rows rejected by validation (their ``source_row`` mapped back to the file)
-    and malformed lines. Columns: ``source_row``, the file's columns, ``reason``, ``raw_line``."""
+    """All bad rows in source order: the rows rejected by validation (``source_row`` mapped back to
+    the file's numbering) and the malformed lines.
+
+    Columns: ``source_row``, the file's columns (original text), ``reason`` and ``raw_line`` (the
+    line as read, for malformed lines only).
+    """
     out_cols = ["source_row", *columns, "reason", "raw_line"]
     validated = bad.copy()
     if len(validated):
@@ -237,8 +246,8 @@ def quarantine_frame(
 def to_events(good: pd.DataFrame) -> pd.DataFrame:
     """The ``events`` table from validated REES46 rows (file order kept).
 
-    ``category`` is the category path when there is one, else the numeric ``category_id``; each row is one unit
-    (``quantity`` 1); device and traffic source are unknown and the checkout columns are null.
+    ``category`` is the category path when there is one, else the numeric ``category_id``; each row
+    is one unit (``quantity`` 1); device and traffic source are unknown; checkout columns are null.
     """
     n = len(good)
     event_type = pd.Categorical(
@@ -274,9 +283,11 @@ def order_id_for(session_id: pd.Series) -> pd.Series:
 def to_orders(events: pd.DataFrame) -> pd.DataFrame:
     """The ``orders`` table: all purchase events of one session are ONE order.
 
-    ``order_time`` is the session's FIRST purchase time: REES46 logs one purchase row per product of a checkout,
-    a few seconds apart, and the order exists from its first line on. ``total_value`` is the sum of
-    price x quantity of the purchase rows; ``customer_id`` is the user of the first purchase row.
+    ``order_time`` is the session's FIRST purchase time: REES46 logs one purchase row per product of
+    a checkout, seconds to minutes apart, and the order is placed with its first line (a later time
+    would let the order look as if it came after the cart was already abandoned). ``total_value`` is
+    the sum of price x quantity of the purchase rows; ``customer_id`` is the user of the first
+    purchase row (a session very rarely shows two users).
     """
     bought = events.loc[events["event_type"] == "purchase"]
     if bought.empty:
@@ -293,17 +304,18 @@ def to_orders(events: pd.DataFrame) -> pd.DataFrame:
     ).reset_index()
     orders.insert(0, "order_id", order_id_for(orders["session_id"]))
     orders = orders[["order_id", "customer_id", "order_time", "total_value", "session_id"]]
-    return orders.sort_values(["order_time", "order_id"], kind="stable").reset_index(drop=True).astype(
+    orders = orders.sort_values(["order_time", "order_id"], kind="stable").reset_index(drop=True)
+    return orders.astype(
         {"order_id": "string", "customer_id": "string", "session_id": "string",
          "order_time": "datetime64[us, UTC]", "total_value": "float64"}
     )
 
 
 def to_customers(events: pd.DataFrame) -> pd.DataFrame:
-    """The ``customers`` table: one row per user, ``created_at`` = the first time the user is seen in the file.
+    """The ``customers`` table: one row per user, ``created_at`` = first time seen in the file.
 
-    A REES46 file says nothing about accounts, so ``created_at`` is only an upper bound (the account may be
-    older), ``city`` is null and ``newsletter_subscriber`` is false.
+    A REES46 file says nothing about accounts, so ``created_at`` is only an upper bound (the account
+    may be older), ``city`` is null and ``newsletter_subscriber`` is false.
     """
     known = events.loc[events["customer_id"].notna()]
     if known.empty:
@@ -318,15 +330,17 @@ def to_customers(events: pd.DataFrame) -> pd.DataFrame:
     customers["created_at"] = customers["created_at"].astype("datetime64[us, UTC]")
     customers["city"] = pd.Series(pd.NA, index=customers.index, dtype="string")
     customers["newsletter_subscriber"] = pd.array([False] * len(customers), dtype="boolean")
-    return customers.sort_values(["created_at", "customer_id"], kind="stable").reset_index(drop=True)
+    customers = customers.sort_values(["created_at", "customer_id"], kind="stable")
+    return customers.reset_index(drop=True)
 
 
 def edge_sessions(events: pd.DataFrame, minutes: float = DEFAULT_EDGE_MINUTES) -> pd.DataFrame:
-    """Sessions that may be cut by the file's edges; columns ``session_id`` and ``edge`` (start, end, both).
+    """Sessions the file's edges may cut: columns ``session_id`` and ``edge`` (start, end or both).
 
-    The file is a contiguous slice of a longer log. A session is cut at the ``start`` when its first event is
-    within ``minutes`` of the file's first event (it may have begun before the file), at the ``end`` when its last
-    event is within ``minutes`` of the file's last event (it may go on after), and ``both`` when both hold.
+    The file is a contiguous slice of a longer log. A session is cut at the ``start`` when its
+    first event is within ``minutes`` of the file's first event (it may have begun before the
+    file), at the ``end`` when its last event is within ``minutes`` of the file's last event (it
+    may go on after the file), and ``both`` when both hold. Other sessions are not listed.
     """
     if minutes < 0:
         raise ValueError(f"edge minutes must be >= 0, got {minutes}")
@@ -393,8 +407,10 @@ def summarise(
     by_type = events["event_type"].value_counts(sort=False)
     warnings = []
     if not raw.ends_with_newline:
-        warnings.append(f"the file does not end with a newline: its last line (row {rows_read}) may be "
-                        "cut short even though it has every field")
+        warnings.append(
+            f"the file does not end with a newline: its last line (row {rows_read}) may be cut "
+            "short even though it has every field"
+        )
     edge_counts = edges["edge"].value_counts()
     users_per_session = events.groupby("session_id", sort=False)["customer_id"].nunique()
     return IngestSummary(
@@ -424,7 +440,7 @@ def summarise(
 
 def convert(raw: RawFile, source: str = "<memory>",
             edge_minutes: float = DEFAULT_EDGE_MINUTES) -> Conversion:
-    """Validate the raw rows and build the four tables, the quarantine and the edge sessions (pure)."""
+    """Validate the raw rows; build the four tables, the quarantine and the edge sessions (pure)."""
     checked = validate(raw.rows, REES46_RAW, source=source, max_bad_share=1.0)
     reasons: Counter[str] = Counter(checked.report.reasons)
     if raw.malformed:
@@ -443,7 +459,8 @@ def convert(raw: RawFile, source: str = "<memory>",
 
 
 def check_bad_share(summary: IngestSummary, limit: float, quarantine: Path) -> None:
-    """Raise :class:`TooManyBadRows` when the share of bad rows (malformed lines included) passes ``limit``."""
+    """Raise :class:`TooManyBadRows` when the share of bad rows (malformed lines included) passes
+    ``limit``."""
     if summary.bad_share <= limit:
         return
     top = "; ".join(f"{k} ({v} rows)" for k, v in list(summary.bad_reasons.items())[:5])
@@ -454,18 +471,18 @@ def check_bad_share(summary: IngestSummary, limit: float, quarantine: Path) -> N
     )
 
 
-# --------------------------------------------------------------------------------------------- I/O edge
+# ---------------------------------------------------------------------------------- I/O edge
 
 
 def ingest_rees46(
     src: Path, out_dir: Path, max_bad_share: float, edge_minutes: float = DEFAULT_EDGE_MINUTES
 ) -> IngestSummary:
-    """Convert the REES46 file ``src`` into the four tables as Parquet in ``out_dir``; return the summary.
+    """Convert the REES46 file ``src`` into the four tables in ``out_dir``; return the summary.
 
-    Writes ``events``, ``orders``, ``email_events`` (empty) and ``customers`` as Parquet, the bad rows to
-    ``out_dir/quarantine/rees46.csv`` (always written, header only when none) and the cut sessions to
-    ``out_dir/edge_sessions.csv``. When the share of bad rows passes ``max_bad_share`` only the quarantine is
-    written and :class:`TooManyBadRows` is raised.
+    Writes ``events``, ``orders``, ``email_events`` (empty) and ``customers`` as Parquet, the bad
+    rows to ``out_dir/quarantine/rees46.csv`` (always written; only a header when there are none)
+    and the cut sessions to ``out_dir/edge_sessions.csv``. When the share of bad rows passes
+    ``max_bad_share`` only the quarantine is written and :class:`TooManyBadRows` is raised.
     """
     src, out_dir = Path(src), Path(out_dir)
     raw = read_rees46_csv(src)

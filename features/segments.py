@@ -1,11 +1,11 @@
-"""Dynamic cart segments: rules that marketers edit in YAML, evaluated on one cart or on a whole table.
+"""Dynamic cart segments: rules that marketers edit in YAML, evaluated on one cart or a whole table.
 
-A rules file (the packaged default is ``features/segments.yaml``; its comments document the format) lists
-segments. Each segment has a ``name``, a ``description`` and a ``rule``: ``all:`` (AND) or ``any:`` (OR) of
-conditions, nestable. A condition is ``{field: <column>, op: <op>, value: <value>}``.
+A rules file (the packaged default is ``features/segments.yaml``; its comments document the format)
+lists segments. Each segment has a ``name``, a ``description`` and a ``rule``: ``all:`` (AND) or
+``any:`` (OR) of conditions, nestable. A condition is ``{field: <col>, op: <op>, value: <value>}``.
 
-Loading validates everything up front and raises :class:`SegmentRuleError` naming the file, the segment and
-the place in the rule (``rule.all[1].any[0]``, counting from 0) of every problem found.
+Loading validates everything up front and raises :class:`SegmentRuleError` naming the file, the
+segment and the place in the rule (``rule.all[1].any[0]``, counting from 0) of every problem found.
 
 The rules are compiled once into a :class:`RuleSet`. Each condition is compiled, from the same
 (field, op, value), into two evaluators that mean exactly the same thing:
@@ -13,9 +13,9 @@ The rules are compiled once into a :class:`RuleSet`. Each condition is compiled,
 * a vectorised mask over a DataFrame (:func:`assign_segments`, :func:`summarize`), and
 * a plain-Python test on one mapping (:func:`segments_of`, used per request by the web service).
 
-Missing values (NaN, None, ``pd.NA``, an absent key in a single-row mapping) never match a comparison, not even
-``!=`` or ``not_in``; only ``is_null`` matches them. Guests have no history (NaN), so they fall out of every
-history-based segment.
+Missing values (NaN, None, ``pd.NA``, an absent key in a single-row mapping) never match a
+comparison, not even ``!=`` or ``not_in``; only ``is_null`` matches them. Guests have no history
+(NaN), so they fall out of every history-based segment.
 """
 
 from __future__ import annotations
@@ -105,7 +105,8 @@ DERIVED_FIELDS: dict[str, DerivedField] = {
     for d in (
         DerivedField(
             name="days_since_last_engagement",
-            description="Days since the more recent of the last e-mail open and the last e-mail click "
+            description="Days since the more recent of the last e-mail open and the last e-mail "
+            "click "
             "(min of days_since_last_open and days_since_last_click, a missing one ignored); "
             "missing when the customer never opened nor clicked.",
             inputs=("days_since_last_open", "days_since_last_click"),
@@ -130,6 +131,14 @@ ORDER_OPS: dict[str, Callable[[Any, Any], Any]] = {
 OPS: tuple[str, ...] = (*ORDER_OPS, "==", "!=", "in", "not_in", "between", "is_null", "not_null")
 """Every operator a condition may use."""
 _TEXT_OPS = ("==", "!=", "in", "not_in", "is_null", "not_null")
+_OP_ALIASES = {
+    "=>": ">=", "gte": ">=", "ge": ">=", "gt": ">", "=<": "<=", "lte": "<=", "le": "<=", "lt": "<",
+    "=": "==", "eq": "==", "is": "==", "<>": "!=", "ne": "!=", "neq": "!=", "not": "!=",
+    "not in": "not_in", "nin": "not_in", "notin": "not_in", "range": "between",
+    "isnull": "is_null", "is null": "is_null", "missing": "is_null", "is_none": "is_null",
+    "notnull": "not_null", "not null": "not_null", "exists": "not_null", "present": "not_null",
+}  # fmt: skip
+"""Spellings marketers may try, mapped to the op they probably mean (used for suggestions only)."""
 _NO_VALUE_OPS = ("is_null", "not_null")
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -162,7 +171,7 @@ class RuleProblem:
 
 
 class SegmentRuleError(ValueError):
-    """The rules file is invalid. ``problems`` lists every problem found (file, segment, place, message)."""
+    """The rules are invalid; ``problems`` lists every problem (file, segment, place, message)."""
 
     def __init__(self, problems: Sequence[RuleProblem]) -> None:
         self.problems: tuple[RuleProblem, ...] = tuple(problems)
@@ -175,7 +184,7 @@ class SegmentRuleError(ValueError):
 
 
 class _FrameColumns:
-    """Columns of one frame as numpy arrays, fetched once per evaluation (derived fields included)."""
+    """Columns of one frame as numpy arrays, fetched once per evaluation (and derived fields)."""
 
     def __init__(self, frame: pd.DataFrame) -> None:
         self.frame = frame
@@ -192,9 +201,7 @@ class _FrameColumns:
             try:
                 arr = self.frame[name].to_numpy(dtype=np.float64, na_value=np.nan)
             except (TypeError, ValueError) as exc:
-                raise ValueError(
-                    f"column {name!r} must be numeric for segment rules: {exc}"
-                ) from exc
+                raise ValueError(f"column {name!r} must be numeric for segment rules: {exc}") from exc
         self._numeric[name] = arr
         return arr
 
@@ -297,9 +304,7 @@ def _row_getter(name: str) -> Callable[[Row], object]:
     return lambda row: row.get(name)
 
 
-def _compile_numeric(
-    name: str, op: str, value: Any
-) -> tuple[RowTest, Callable[[_FrameColumns], BoolArray]]:
+def _compile_numeric(name: str, op: str, value: Any) -> tuple[RowTest, Callable[[_FrameColumns], BoolArray]]:
     get = _row_getter(name)
     na = _NA
 
@@ -392,9 +397,7 @@ def _compile_numeric(
     return test, mask
 
 
-def _compile_text(
-    name: str, op: str, value: Any
-) -> tuple[RowTest, Callable[[_FrameColumns], BoolArray]]:
+def _compile_text(name: str, op: str, value: Any) -> tuple[RowTest, Callable[[_FrameColumns], BoolArray]]:
     get = _row_getter(name)
 
     def col(cols: _FrameColumns) -> pd.Series:
@@ -534,15 +537,11 @@ def _describe(value: object) -> str:
 
 
 def _is_number(v: object) -> bool:
-    return (
-        isinstance(v, int | float)
-        and not isinstance(v, bool)
-        and not (isinstance(v, float) and math.isnan(v))
-    )
+    return isinstance(v, int | float) and not isinstance(v, bool) and not (isinstance(v, float) and math.isnan(v))
 
 
 def _check_value(name: str, op: str, value: object, report: Callable[[str], None]) -> object:
-    """Validate ``value`` for ``op`` on field ``name``; return it normalised (or None after a report)."""
+    """Validate ``value`` for ``op`` on ``name``; return it normalised (None after a report)."""
     text = name in TEXT_FIELDS
     kind = "text field" if text else "numeric field"
     if op in _NO_VALUE_OPS:
@@ -550,9 +549,7 @@ def _check_value(name: str, op: str, value: object, report: Callable[[str], None
             report(f"op {op!r} takes no value, got {_describe(value)}; remove 'value'")
         return None
     if text and op not in _TEXT_OPS:
-        report(
-            f"op {op!r} does not apply to text field {name!r}; use one of {', '.join(_TEXT_OPS)}"
-        )
+        report(f"op {op!r} does not apply to text field {name!r}; use one of {', '.join(_TEXT_OPS)}")
         return None
 
     def scalar(v: object) -> float | str | None:
@@ -564,9 +561,7 @@ def _check_value(name: str, op: str, value: object, report: Callable[[str], None
                 if isinstance(v, bool)
                 else " (put it in quotes)"
             )
-            report(
-                f"value for {op!r} on text field {name!r} must be text, got {_describe(v)}{hint}"
-            )
+            report(f"value for {op!r} on text field {name!r} must be text, got {_describe(v)}{hint}")
             return None
         if _is_number(v):
             return float(v)  # type: ignore[arg-type]
@@ -584,24 +579,15 @@ def _check_value(name: str, op: str, value: object, report: Callable[[str], None
         return frozenset(items)
     if op == "between":
         if not (isinstance(value, list) and len(value) == 2 and all(_is_number(v) for v in value)):
-            report(
-                f"value for 'between' must be a list of two numbers [low, high], got "
-                f"{_describe(value)}"
-            )
+            report(f"value for 'between' must be a list of two numbers [low, high], got {_describe(value)}")
             return None
         lo, hi = float(value[0]), float(value[1])
         if lo > hi:
-            report(
-                f"value for 'between' must be [low, high] with low <= high, got [{value[0]}, "
-                f"{value[1]}]"
-            )
+            report(f"value for 'between' must be [low, high] with low <= high, got [{value[0]}, {value[1]}]")
             return None
         return (lo, hi)
     if isinstance(value, list):
-        report(
-            f"value for {op!r} must be a single value, got {_describe(value)}; "
-            "use 'in' to test against a list"
-        )
+        report(f"value for {op!r} must be a single value, got {_describe(value)}; use 'in' to test against a list")
         return None
     if value is None:
         report(f"op {op!r} needs a value")
@@ -615,8 +601,7 @@ def _parse_node(raw: object, where: str, seg: str, out: _Collector) -> Node | No
         out.add(
             seg,
             where,
-            f"expected an 'all:' or 'any:' block or a condition "
-            f"{{field, op, value}}, got {_describe(raw)}",
+            f"expected an 'all:' or 'any:' block or a condition {{field, op, value}}, got {_describe(raw)}",
         )
         return None
     keys = set(raw)
@@ -639,18 +624,14 @@ def _parse_node(raw: object, where: str, seg: str, out: _Collector) -> Node | No
                 f"'{mode}' needs a non-empty list of conditions, got {_describe(items_raw)}",
             )
             return None
-        items = [
-            _parse_node(item, f"{where}.{mode}[{i}]", seg, out) for i, item in enumerate(items_raw)
-        ]
+        items = [_parse_node(item, f"{where}.{mode}[{i}]", seg, out) for i, item in enumerate(items_raw)]
         if any(i is None for i in items):
             return None
         return _make_group(mode, tuple(i for i in items if i is not None))
     return _parse_condition(raw, where, seg, out)
 
 
-def _parse_condition(
-    raw: dict[Any, Any], where: str, seg: str, out: _Collector
-) -> Condition | None:
+def _parse_condition(raw: dict[Any, Any], where: str, seg: str, out: _Collector) -> Condition | None:
     ok = True
 
     def report(message: str) -> None:
@@ -662,7 +643,8 @@ def _parse_condition(
     if unknown:
         report(
             f"unknown key(s) {', '.join(repr(k) for k in unknown)} in condition; a condition has "
-            f"'field', 'op' and 'value'{_suggest(unknown[0], ['field', 'op', 'value', 'all', 'any'])}"
+            f"'field', 'op' and 'value'"
+            f"{_suggest(unknown[0], ['field', 'op', 'value', 'all', 'any'])}"
         )
     name = raw.get("field")
     op = raw.get("op")
@@ -677,7 +659,9 @@ def _parse_condition(
         hint = ' (quote it: op: ">=")' if op is None and "op" in raw else ""
         report(f"condition needs 'op', one of {', '.join(OPS)}; got {_describe(op)}{hint}")
     elif op not in OPS:
-        report(f"unknown op {op!r}{_suggest(op, OPS)} (ops: {', '.join(OPS)})")
+        alias = _OP_ALIASES.get(op.strip().lower())
+        hint = f"; did you mean {alias!r}?" if alias else _suggest(op, OPS)
+        report(f"unknown op {op!r}{hint} (ops: {', '.join(OPS)})")
     if not ok:
         return None
     assert isinstance(name, str) and isinstance(op, str)
@@ -697,9 +681,7 @@ def parse_rules(data: object, source: str = "<rules>") -> RuleSet:
     """
     out = _Collector(source)
     if not isinstance(data, dict):
-        out.add(
-            None, "", f"expected a mapping with a 'segments' list at the top, got {_describe(data)}"
-        )
+        out.add(None, "", f"expected a mapping with a 'segments' list at the top, got {_describe(data)}")
         raise SegmentRuleError(out.problems)
     unknown_top = sorted(str(k) for k in data if k not in ("version", "segments"))
     if unknown_top:
@@ -717,9 +699,7 @@ def parse_rules(data: object, source: str = "<rules>") -> RuleSet:
         )
     raw_segments = data.get("segments")
     if not isinstance(raw_segments, list) or not raw_segments:
-        out.add(
-            None, "segments", f"'segments' must be a non-empty list, got {_describe(raw_segments)}"
-        )
+        out.add(None, "segments", f"'segments' must be a non-empty list, got {_describe(raw_segments)}")
         raise SegmentRuleError(out.problems)
 
     segments: list[Segment] = []
@@ -769,32 +749,26 @@ def parse_rules(data: object, source: str = "<rules>") -> RuleSet:
             continue
         node = _parse_node(rule, "rule", label, out)
         if node is not None and isinstance(name, str) and isinstance(description, str):
-            segments.append(
-                Segment(name=name, description=" ".join(description.split()), rule=node)
-            )
+            segments.append(Segment(name=name, description=" ".join(description.split()), rule=node))
     if out.problems:
         raise SegmentRuleError(out.problems)
     return RuleSet(segments=tuple(segments), source=source)
 
 
 def load_rules(path: Path | None = None) -> RuleSet:
-    """Load and compile a rules file; ``None`` loads the packaged default ``features/segments.yaml``.
+    """Load and compile a rules file; ``None`` loads the packaged ``features/segments.yaml``.
 
     Raises :class:`SegmentRuleError` for invalid rules, unreadable YAML or a missing file.
     """
     if path is None:
         source = f"features/{DEFAULT_RULES_RESOURCE}"
-        text = (
-            resources.files("features").joinpath(DEFAULT_RULES_RESOURCE).read_text(encoding="utf-8")
-        )
+        text = resources.files("features").joinpath(DEFAULT_RULES_RESOURCE).read_text(encoding="utf-8")
     else:
         source = str(path)
         try:
             text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
-            raise SegmentRuleError(
-                [RuleProblem(source, None, "", f"cannot read the file: {exc}")]
-            ) from exc
+            raise SegmentRuleError([RuleProblem(source, None, "", f"cannot read the file: {exc}")]) from exc
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -814,7 +788,8 @@ def default_rules() -> RuleSet:
 def segments_of(row: Row, rules: RuleSet | None = None) -> list[str]:
     """Names of the segments one cart belongs to, in rules order.
 
-    ``row`` maps field names to values (plain Python or numpy scalars); an absent key counts as missing.
+    ``row`` maps field names to values (plain Python or numpy scalars); an absent key counts as
+    missing.
     Plain Python, no pandas: this runs per request in the web service.
     """
     tests = (rules if rules is not None else default_rules())._tests
@@ -830,8 +805,7 @@ def assign_segments(frame: pd.DataFrame, rules: RuleSet | None = None) -> pd.Dat
     missing = [c for c in rules.columns_needed() if c not in frame.columns]
     if missing:
         raise ValueError(
-            f"the cart table lacks column(s) used by the segment rules ({rules.source}): "
-            f"{', '.join(missing)}"
+            f"the cart table lacks column(s) used by the segment rules ({rules.source}): {', '.join(missing)}"
         )
     cols = _FrameColumns(frame)
     return pd.DataFrame(
@@ -839,13 +813,12 @@ def assign_segments(frame: pd.DataFrame, rules: RuleSet | None = None) -> pd.Dat
     ).astype(bool)
 
 
-def summarize(
-    frame: pd.DataFrame, rules: RuleSet | None = None, label: str = LABEL
-) -> pd.DataFrame:
+def summarize(frame: pd.DataFrame, rules: RuleSet | None = None, label: str = LABEL) -> pd.DataFrame:
     """Per segment: carts, share of all carts, and abandonment rate; first row ``"all carts"``.
 
     Columns: ``segment``, ``carts``, ``share``, ``labelled`` (carts with a known label),
-    ``abandonment_rate`` (mean of ``label`` over carts with a known label; NaN when none), ``description``.
+    ``abandonment_rate`` (mean of ``label`` over carts with a known label; NaN when none) and
+    ``description``.
     """
     rules = rules if rules is not None else default_rules()
     if label not in frame.columns:
@@ -874,16 +847,14 @@ def summarize(
     add(ALL_CARTS, "Every cart: one row per cart.", np.ones(total, dtype=bool))
     for s in rules.segments:
         add(s.name, s.description, members[s.name].to_numpy(dtype=bool))
-    return pd.DataFrame(
-        rows, columns=["segment", "carts", "share", "labelled", "abandonment_rate", "description"]
-    )
+    return pd.DataFrame(rows, columns=["segment", "carts", "share", "labelled", "abandonment_rate", "description"])
 
 
 def last_snapshot_per_session(snapshots: pd.DataFrame) -> pd.DataFrame:
     """One row per cart: the snapshot of each session with the highest ``snapshot_time``.
 
-    On a tie the row that comes last in ``snapshots`` wins; a missing time sorts first (never wins over a
-    known time). The result keeps the original index, ordered by time.
+    On a tie the row that comes last in ``snapshots`` wins; a missing time sorts first (never wins
+    over a known time). The result keeps the original index, ordered by time.
     """
     for c in ("session_id", "snapshot_time"):
         if c not in snapshots.columns:

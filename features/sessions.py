@@ -24,6 +24,13 @@ def to_us(times: pd.Series) -> np.ndarray:
     return values.to_numpy().astype(np.int64)
 
 
+def object_array(values: pd.Series) -> np.ndarray:
+    """A column as a NumPy object array with ``None`` where the value is missing."""
+    out = np.array(values.astype(object).to_numpy(), dtype=object, copy=True)
+    out[values.isna().to_numpy()] = None
+    return out
+
+
 def to_us_nullable(times: pd.Series) -> np.ndarray:
     """UTC times as float64 microseconds since the epoch, NaN where the time is missing.
 
@@ -56,7 +63,7 @@ def order_events(events: pd.DataFrame) -> OrderedEvents:
     sorted_codes = codes[order]
     # renumber sessions so that codes increase along the sort (0, 1, 2, ...)
     new_code = np.empty(len(uniques), dtype=np.int64)
-    firsts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]]) if len(order) else []
+    firsts, _ = session_bounds(sorted_codes)
     new_code[sorted_codes[firsts]] = np.arange(len(firsts))
     return OrderedEvents(
         events=events.iloc[order].reset_index(drop=True),
@@ -89,7 +96,7 @@ def session_table(ordered: OrderedEvents) -> pd.DataFrame:
     firsts, lasts = session_bounds(code)
     start = t[firsts]
     end = t[lasts]
-    etype = ev["event_type"].astype("string").to_numpy(dtype=object, na_value=None)
+    etype = ev["event_type"].astype("string").fillna("").to_numpy(dtype=object)
     is_add = etype == "add_to_cart"
     is_buy = etype == "purchase"
     purchase = np.full(n, np.inf)
@@ -141,7 +148,7 @@ def cart_labels(
     ``customer_code`` is the customer number of each session (-1 for guests) and ``order_customer_code`` that
     of each order (-1 for guest orders).
     """
-    window_us = int(round(window_hours * 3600 * US_PER_SECOND))
+    window_us = round(window_hours * 3600 * US_PER_SECOND)
     start = sessions["start_us"].to_numpy()
     end = sessions["end_us"].to_numpy()
     purchased = sessions["purchased"].to_numpy()

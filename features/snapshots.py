@@ -23,7 +23,7 @@ from features.history import history_features
 from features.io import Dataset
 from features.profiles import Shop, compute_profiles, prepare_shop, shop_aov
 from features.schema import DEVICES, EVENT_TYPES, FUNNEL_STEP, SNAPSHOT_EVENTS, TRAFFIC_SOURCES
-from features.sessions import US_PER_SECOND, session_bounds
+from features.sessions import US_PER_SECOND, object_array, session_bounds
 
 SNAPSHOT_COLUMNS: tuple[str, ...] = (
     *SNAPSHOT_ID_COLUMNS,
@@ -126,7 +126,12 @@ def snapshots_from_shop(shop: Shop) -> pd.DataFrame:
     cust_code = shop.session_customer[sc]
 
     profile = compute_profiles(shop, cust_code, start)
-    history = history_features(profile, st, cart_value, shop_aov(shop, start))
+    history = history_features(
+        {name: profile[name].to_numpy() for name in profile.columns if name != "city"},
+        st,
+        cart_value,
+        shop_aov(shop, start),
+    )
     session_ids = shop.ordered.session_ids[sc]
     features: dict[str, object] = {
         "funnel_step": _STEP_BY_CODE[etype[rows]],
@@ -158,7 +163,7 @@ def snapshots_from_shop(shop: Shop) -> pd.DataFrame:
             + "#"
             + pd.array(run["n_events"].to_numpy()[rows].astype(str), dtype="string"),
             "session_id": pd.array(session_ids, dtype="string"),
-            "customer_id": sessions["customer_id"].to_numpy(dtype=object, na_value=None)[sc],
+            "customer_id": object_array(sessions["customer_id"])[sc],
             "snapshot_time": pd.DatetimeIndex(st.astype("datetime64[us]")).tz_localize("UTC"),
             "event_type": pd.Categorical(
                 np.asarray(EVENT_TYPES, dtype=object)[etype[rows]], categories=SNAPSHOT_EVENTS
@@ -167,9 +172,8 @@ def snapshots_from_shop(shop: Shop) -> pd.DataFrame:
     )
     out["customer_id"] = out["customer_id"].astype("string")
     for name in FEATURE_NAMES:
-        out[name] = features[name]
-    out["city"] = profile["city"].to_numpy(dtype=object, na_value=None)
-    out["city"] = out["city"].astype("string")
+        out[name] = features[name]  # type: ignore[call-overload]
+    out["city"] = pd.array(object_array(profile["city"]), dtype="string")
     out[LABEL] = sessions["abandoned"].to_numpy()[sc]
     return out[list(SNAPSHOT_COLUMNS)]
 

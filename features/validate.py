@@ -140,7 +140,7 @@ def validate(
         text = detail if isinstance(detail, str) else detail[mask]
         prefix = reasons[mask]
         sep = prefix.where(prefix == "", prefix + "; ")
-        reasons[mask] = sep + label + (": " + text if isinstance(text, str) else ": " + text)
+        reasons[mask] = sep + label + ": " + text
 
     for col in schema.columns:
         if col.name not in raw.columns:
@@ -169,9 +169,9 @@ def validate(
             good[col.name] = good[col.name].astype("Int64" if col.nullable else "int64")
         elif col.kind == "category":
             good[col.name] = good[col.name].astype(pd.CategoricalDtype(list(col.allowed or ())))
-    bad = raw.loc[bad_mask].astype("string")
-    bad.insert(0, "source_row", np.flatnonzero(bad_mask) + 1)
-    bad["reason"] = reasons[bad_mask]
+    bad_rows: pd.DataFrame = raw.loc[bad_mask].astype("string")
+    bad_rows.insert(0, "source_row", np.flatnonzero(bad_mask) + 1)
+    bad_rows["reason"] = reasons[bad_mask]
     report = ValidationReport(
         table=schema.name,
         source=source,
@@ -187,4 +187,4 @@ def validate(
             f"{source}: {report.rows_bad} of {n} rows of table {schema.name!r} are bad "
             f"({report.bad_share:.1%} > limit {max_bad_share:.1%}). Most common: {top}"
         )
-    return Validated(good=good, bad=bad.reset_index(drop=True), report=report)
+    return Validated(good=good, bad=bad_rows.reset_index(drop=True), report=report)

@@ -16,7 +16,7 @@ def table(name: str, rows: list[dict[str, Any]]) -> pd.DataFrame:
     schema = TABLES[name]
     cols = [c.name for c in schema.columns if any(c.name in r for r in rows) or not c.optional]
     raw = pd.DataFrame([{c: r.get(c) for c in cols} for r in rows], columns=cols)
-    raw = raw.astype("string") if len(raw) else raw.astype("string")
+    raw = raw.astype("string")
     result = validate(raw, schema, source=f"<test {name}>")
     assert result.report.rows_bad == 0, result.bad.to_dict("records")
     return result.good

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from randomshop import random_shop
 
@@ -16,13 +18,17 @@ from features.sessions import session_bounds
 from features.snapshots import snapshots_from_shop
 
 
-def _live_events(frame, times) -> list[LiveEvent]:  # type: ignore[no-untyped-def]
+def _plain(value: Any) -> Any:
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value
+
+
+def _live_events(frame: pd.DataFrame, times: np.ndarray) -> list[LiveEvent]:
     out = []
-    for rec, t in zip(frame.to_dict("records"), times, strict=True):
-        def val(name):  # type: ignore[no-untyped-def]
-            v = rec.get(name)
-            return None if v is None or (isinstance(v, float) and math.isnan(v)) or v is __import__(
-                "pandas").NA else v
+    for raw, t in zip(frame.to_dict("records"), times, strict=True):
+        rec = {k: _plain(v) for k, v in raw.items()}
+        val = rec.get
         out.append(
             LiveEvent(
                 event_type=str(rec["event_type"]),

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, NoReturn
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
+
+from cartrisk.settings import get_settings
+
+if TYPE_CHECKING:
+    from features.io import Dataset
 
 
 def emit_json(obj: Any) -> None:
@@ -18,3 +24,34 @@ def fail(message: str, code: int = 2) -> NoReturn:
     """Print an error to stderr and exit with ``code``."""
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
+
+
+def load_data(data_dir: Path, quiet: bool = False) -> Dataset:
+    """Load a data folder for a command; turn loading problems into clear errors (exit code 2).
+
+    Quarantined rows are reported on stderr, so ``--json`` output on stdout stays one object.
+    """
+    from features.io import load_dataset
+    from features.validate import SchemaError, TooManyBadRows
+
+    settings = get_settings()
+    try:
+        ds = load_dataset(data_dir, max_bad_share=settings.max_bad_row_share)
+    except (FileNotFoundError, SchemaError, TooManyBadRows) as exc:
+        fail(str(exc))
+    if not quiet:
+        for report in ds.reports:
+            if report.rows_bad:
+                typer.secho(
+                    f"warning: {report.source}: {report.rows_bad} of {report.rows_read} rows "
+                    f"quarantined ({', '.join(f'{k}: {v}' for k, v in report.reasons.items())}); "
+                    f"see {data_dir / 'quarantine' / (report.table + '.csv')}",
+                    fg=typer.colors.YELLOW,
+                    err=True,
+                )
+    return ds
+
+
+def quarantine_summary(ds: Dataset) -> dict[str, int]:
+    """Rows quarantined per table (only tables with bad rows)."""
+    return {r.table: r.rows_bad for r in ds.reports if r.rows_bad}

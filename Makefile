@@ -1,0 +1,48 @@
+# cartrisk: two commands do everything on a fresh machine.
+#   make demo   set up, then run the main job end to end
+#   make test   set up, then run lint, types and the test suite
+# Every target installs what it needs first (a virtual environment in .venv).
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+CARTRISK_HOME ?= .cartrisk
+export CARTRISK_HOME
+DATA := $(CARTRISK_HOME)/data
+CUSTOMERS ?= 20000
+DAYS ?= 60
+
+.PHONY: setup demo test lint typecheck pytest bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+## The main job: a shop with known truth -> cart snapshots with features -> segments.
+demo: setup
+	$(BIN)/cartrisk generate --out $(DATA) --customers $(CUSTOMERS) --days $(DAYS)
+	$(BIN)/cartrisk features --data $(DATA) --out $(CARTRISK_HOME)/features.parquet
+	$(BIN)/cartrisk segments --features $(CARTRISK_HOME)/features.parquet
+
+lint: setup
+	$(BIN)/ruff check .
+
+typecheck: setup
+	$(BIN)/mypy
+
+pytest: setup
+	$(BIN)/python -m pytest
+
+## The test command the README gives: lint, types, then every test.
+test: lint typecheck pytest
+
+bench: setup
+	$(BIN)/python benchmarks/bench_features.py
+	$(BIN)/python benchmarks/bench_generate.py
+
+clean:
+	rm -rf $(CARTRISK_HOME) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,116 @@
+"""Loading validates every table; bad rows are quarantined with their reason, never dropped silently."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from features.io import load_dataset
+from features.schema import EVENTS
+from features.validate import SchemaError, TooManyBadRows, validate
+
+HEADER = "event_time,session_id,customer_id,event_type,product_id,category,price\n"
+GOOD = "2026-01-01T10:00:00Z,s1,c1,view_item,p1,shoes,10.5\n"
+
+
+def _write_shop(folder: Path, event_lines: list[str], fmt: str = "csv") -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "events.csv").write_text(HEADER + "".join(event_lines))
+    (folder / "orders.csv").write_text(
+        "order_id,customer_id,order_time,total_value\no1,c1,2025-12-01 10:00:00 UTC,20\n")
+    (folder / "email_events.csv").write_text("customer_id,event_time,type\nc1,2025-12-02,open\n")
+    (folder / "customers.csv").write_text(
+        "customer_id,created_at,city,newsletter_subscriber\nc1,2025-01-01,Berlin,yes\n")
+    if fmt == "parquet":
+        for name in ("events", "orders", "email_events", "customers"):
+            frame = pd.read_csv(folder / f"{name}.csv", dtype=str)
+            frame.to_parquet(folder / f"{name}.parquet")
+            (folder / f"{name}.csv").unlink()
+
+
+BAD_ROWS = {
+    "2026-01-01T10:00:01Z,s1,c1,teleport,p1,shoes,1\n": "event_type unknown: 'teleport'",
+    "2026-01-01T10:00:02Z,s1,c1,view_item,p1,shoes,-3\n": "price below 0: '-3'",
+    "yesterday,s1,c1,view_item,p1,shoes,1\n": "event_time not an ISO 8601 time: 'yesterday'",
+    "2026-01-01T10:00:03Z,,c1,view_item,p1,shoes,1\n": "session_id missing",
+    "2026-01-01T10:00:04Z,s1,c1,view_item,p1,shoes,cheap\n": "price not a finite number: 'cheap'",
+}
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_each_bad_row_is_quarantined_with_its_reason(tmp_path: Path, fmt: str) -> None:
+    lines = [GOOD] * 100 + list(BAD_ROWS)
+    _write_shop(tmp_path, lines, fmt)
+    ds = load_dataset(tmp_path, max_bad_share=0.10)
+    assert len(ds.events) == 100
+    report = {r.table: r for r in ds.reports}["events"]
+    assert (report.rows_read, report.rows_ok, report.rows_bad) == (105, 100, 5)
+    quarantined = pd.read_csv(tmp_path / "quarantine" / "events.csv", dtype=str)
+    assert list(quarantined["source_row"].astype(int)) == [101, 102, 103, 104, 105]
+    for (_, row), expected in zip(quarantined.iterrows(), BAD_ROWS.values(), strict=True):
+        assert expected in row["reason"]
+    # the original values are kept as written
+    assert quarantined.loc[1, "price"] == "-3" and quarantined.loc[2, "event_time"] == "yesterday"
+
+
+def test_several_problems_in_one_row_are_all_named() -> None:
+    raw = pd.DataFrame([{"event_time": "x", "session_id": "", "customer_id": None,
+                         "event_type": "jump", "product_id": None, "category": None, "price": "-1"}])
+    bad = validate(raw, EVENTS).bad
+    reason = bad.loc[0, "reason"]
+    for part in ("event_time not", "session_id missing", "event_type unknown", "price below 0"):
+        assert part in reason
+
+
+def test_too_many_bad_rows_fails_with_a_clear_message(tmp_path: Path) -> None:
+    _write_shop(tmp_path, [GOOD] * 10 + list(BAD_ROWS))
+    with pytest.raises(TooManyBadRows, match=r"5 of 15 rows of table 'events' are bad"):
+        load_dataset(tmp_path, max_bad_share=0.05)
+
+
+def test_missing_required_column_is_a_schema_error(tmp_path: Path) -> None:
+    _write_shop(tmp_path, [GOOD])
+    (tmp_path / "events.csv").write_text("event_time,customer_id\n2026-01-01,c1\n")
+    with pytest.raises(SchemaError, match=r"lacks required column\(s\) \['session_id'"):
+        load_dataset(tmp_path)
+
+
+def test_missing_table_is_named(tmp_path: Path) -> None:
+    _write_shop(tmp_path, [GOOD])
+    (tmp_path / "orders.csv").unlink()
+    with pytest.raises(FileNotFoundError, match="table 'orders' not found"):
+        load_dataset(tmp_path)
+
+
+def test_types_after_loading(tmp_path: Path) -> None:
+    _write_shop(tmp_path, [GOOD])
+    ds = load_dataset(tmp_path)
+    assert str(ds.events["event_time"].dtype) == "datetime64[us, UTC]"
+    assert ds.events["device"].iloc[0] == "unknown"  # optional column filled with its default
+    assert bool(ds.customers["newsletter_subscriber"].iloc[0]) is True
+    assert ds.orders["order_time"].iloc[0] == pd.Timestamp("2025-12-01 10:00", tz="UTC")
+
+
+def test_features_command_reports_quarantine_and_writes_json(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from cartrisk.cli import app
+
+    lines = [
+        "2026-01-01T10:00:00Z,s1,c1,view_item,p1,shoes,10\n",
+        "2026-01-01T10:00:05Z,s1,c1,add_to_cart,p1,shoes,10\n",
+        "2026-01-01T10:00:09Z,s1,c1,begin_checkout,,,\n",
+        "2026-01-03T10:00:00Z,s2,,add_to_cart,p2,bags,40\n",
+    ] * 10 + ["2026-01-01T10:00:01Z,s1,c1,teleport,p1,shoes,1\n"]
+    _write_shop(tmp_path / "d", lines)
+    out = tmp_path / "snaps.parquet"
+    result = CliRunner().invoke(app, ["features", "--data", str(tmp_path / "d"), "--out", str(out),
+                                      "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["quarantined_rows"] == {"events": 1}
+    assert summary["carts"] == 2 and summary["snapshots"] == len(pd.read_parquet(out))

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
+from pandas.api.extensions import ExtensionArray
 
 from features.io import Dataset, empty_table, write_atomic_csv, write_dataset
 from features.schema import (
@@ -133,7 +134,7 @@ def split_line(text: str) -> list[str]:
 
 
 def _header(path: Path) -> list[str]:
-    with path.open(newline="", encoding="utf-8") as fh:
+    with path.open(newline="", encoding="utf-8-sig") as fh:
         first = fh.readline()
     if not first.strip():
         raise ValueError(f"{path}: empty file; expected a header {','.join(RAW_COLUMNS)}")
@@ -250,29 +251,37 @@ def to_events(good: pd.DataFrame) -> pd.DataFrame:
     is one unit (``quantity`` 1); device and traffic source are unknown; checkout columns are null.
     """
     n = len(good)
-    event_type = pd.Categorical(
-        good["event_type"].astype("string").map(EVENT_TYPE_MAP), categories=list(EVENT_TYPES)
+    event_type = (
+        good["event_type"]
+        .astype(pd.CategoricalDtype(list(REES46_EVENT_TYPES)))
+        .cat.rename_categories(EVENT_TYPE_MAP)
+        .cat.set_categories(list(EVENT_TYPES))
     )
-    return pd.DataFrame(
-        {
-            "event_time": good["event_time"].astype("datetime64[us, UTC]"),
-            "session_id": good["user_session"].astype("string"),
-            "customer_id": good["user_id"].astype("string"),
-            "event_type": event_type,
-            "product_id": good["product_id"].astype("string"),
-            "category": good["category_code"].astype("string").fillna(
-                good["category_id"].astype("string")
-            ),
-            "price": good["price"].astype("float64"),
-            "quantity": pd.array(np.ones(n, dtype=np.int64), dtype="Int64"),
-            "device": pd.Categorical(["unknown"] * n, categories=list(DEVICES)),
-            "traffic_source": pd.Categorical(["unknown"] * n, categories=list(TRAFFIC_SOURCES)),
-            "shipping_fee": np.full(n, np.nan),
-            "free_shipping_threshold": np.full(n, np.nan),
-            "account_required": pd.array([pd.NA] * n, dtype="boolean"),
-        },
-        index=pd.RangeIndex(n),
-    )
+    category = good["category_code"].astype("string")
+    category = category.fillna(good["category_id"].astype("string"))
+
+    def constant(value: str, categories: tuple[str, ...]) -> ExtensionArray:
+        codes = np.full(n, categories.index(value), dtype=np.int8)
+        return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(list(categories)))
+
+    columns: dict[str, object] = {
+        "event_time": good["event_time"].astype("datetime64[us, UTC]").array,
+        "session_id": good["user_session"].astype("string").array,
+        "customer_id": good["user_id"].astype("string").array,
+        "event_type": event_type.array,
+        "product_id": good["product_id"].astype("string").array,
+        "category": category.array,
+        "price": good["price"].to_numpy(dtype=np.float64),
+        "quantity": pd.array(np.ones(n, dtype=np.int64), dtype="Int64"),
+        "device": constant("unknown", DEVICES),
+        "traffic_source": constant("unknown", TRAFFIC_SOURCES),
+        "shipping_fee": np.full(n, np.nan),
+        "free_shipping_threshold": np.full(n, np.nan),
+        "account_required": pd.arrays.BooleanArray(
+            np.zeros(n, dtype=bool), np.ones(n, dtype=bool)
+        ),
+    }
+    return pd.DataFrame(columns)
 
 
 def order_id_for(session_id: pd.Series) -> pd.Series:
@@ -406,7 +415,8 @@ def summarise(
     rows_read = len(raw.rows) + len(raw.malformed)
     by_type = events["event_type"].value_counts(sort=False)
     warnings = []
-    if not raw.ends_with_newline:
+    last_line_malformed = any(m.source_row == rows_read for m in raw.malformed)
+    if not raw.ends_with_newline and not last_line_malformed:
         warnings.append(
             f"the file does not end with a newline: its last line (row {rows_read}) may be cut "
             "short even though it has every field"

@@ -55,6 +55,18 @@ class AsOf:
         return out
 
 
+def _pack(key: np.ndarray, time: np.ndarray, flag: np.ndarray) -> np.ndarray | None:
+    """One int64 per row that sorts like (key, time, flag), or None when it does not fit in 63 bits."""
+    if len(key) == 0:
+        return np.empty(0, np.int64)
+    uniq, rank = np.unique(time, return_inverse=True)
+    time_bits = max(len(uniq).bit_length(), 1) + 1
+    key_max = int(key.max())
+    if key.min() < 0 or key_max.bit_length() + time_bits > 62:
+        return None
+    return np.asarray((key << time_bits) | (rank.astype(np.int64) << 1) | flag)
+
+
 def as_of(
     item_key: np.ndarray,
     item_time: np.ndarray,
@@ -72,18 +84,19 @@ def as_of(
     query_key = np.asarray(query_key, dtype=np.int64)
     query_time = np.asarray(query_time, dtype=np.int64)
     n_items = len(item_key)
-    order = np.lexsort((item_time, item_key))
-    sorted_keys = item_key[order]
     # Merge items and queries in one sort; at equal (key, time) the tie flag puts queries first (strict) or
-    # items first (inclusive). lexsort is stable, so items keep the order of ``order`` among themselves.
+    # items first (inclusive). Items tied on (key, time) may come in any order: counts, sums and times of
+    # the items before a query do not depend on it.
     key = np.concatenate([item_key, query_key])
     time = np.concatenate([item_time, query_time])
     item_flag, query_flag = (0, 1) if inclusive else (1, 0)
-    flag = np.concatenate(
-        [np.full(n_items, item_flag, np.int8), np.full(len(query_key), query_flag, np.int8)]
-    )
-    merged = np.lexsort((flag, time, key))
+    flag = np.concatenate([np.full(n_items, item_flag, np.int64), np.full(len(query_key), query_flag, np.int64)])
+    packed = _pack(key, time, flag)
+    # too many distinct keys or times to pack into one integer: a (slower) three-key sort
+    merged = np.argsort(packed) if packed is not None else np.lexsort((flag, time, key))
     is_item = merged < n_items
+    order = merged[is_item]  # the items alone, sorted by (key, time)
+    sorted_keys = item_key[order]
     items_before: np.ndarray = np.cumsum(is_item) - is_item
     stop = np.empty(len(query_key), dtype=np.int64)
     stop[merged[~is_item] - n_items] = items_before[~is_item]

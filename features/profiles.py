@@ -74,41 +74,35 @@ class Shop:
     end_us: int
 
 
-def _codes(index: pd.Index, ids: pd.Series | np.ndarray) -> np.ndarray:
-    values = pd.Series(ids, dtype="string")
-    codes = np.asarray(index.get_indexer(pd.Index(values.fillna("\x00"))), dtype=np.int64)
-    codes[values.isna().to_numpy()] = -1
-    return codes
-
-
 def prepare_shop(ds: Dataset, label_window_hours: float = 24.0) -> Shop:
     """Order the events, build the session table with labels, and code the customers."""
     ordered = order_events(ds.events)
     sessions = session_table(ordered)
-    ids = pd.concat(
-        [
-            sessions["customer_id"],
-            ds.orders["customer_id"].astype("string"),
-            ds.email_events["customer_id"].astype("string"),
-            ds.customers["customer_id"].astype("string"),
-        ],
-        ignore_index=True,
-    ).dropna()
-    customers = pd.Index(pd.unique(ids.to_numpy(dtype=object)), dtype="string")
-    session_customer = _codes(customers, sessions["customer_id"])
-    order_customer = _codes(customers, ds.orders["customer_id"])
+    # One numbering of customers over all tables. The events' customers come first, so their codes are kept.
+    parts = [
+        pd.Series(ordered.customer_ids, dtype="string"),
+        ds.orders["customer_id"].astype("string"),
+        ds.email_events["customer_id"].astype("string"),
+        ds.customers["customer_id"].astype("string"),
+    ]
+    all_codes, uniques = pd.factorize(pd.concat(parts, ignore_index=True), sort=False)
+    bounds = np.cumsum([0] + [len(p) for p in parts])
+    part_codes = [all_codes[bounds[i] : bounds[i + 1]].astype(np.int64) for i in range(len(parts))]
+    customers = pd.Index(uniques, dtype="string")
+    session_customer = sessions["customer_code"].to_numpy()
+    order_customer = part_codes[1]
     end_us = data_end_us(ds.events, ds.orders)
     abandoned, settled = cart_labels(
         sessions, ds.orders, session_customer, order_customer, label_window_hours, end_us
     )
     sessions = sessions.assign(abandoned=abandoned, settled_us=settled)
     email_type = ds.email_events["type"].astype("string").to_numpy(dtype=object)
-    email_customer = _codes(customers, ds.email_events["customer_id"])
+    email_customer = part_codes[2]
     email_us = to_us(ds.email_events["event_time"])
     is_open = email_type == "open"
     is_click = email_type == "click"
-    cust = ds.customers.drop_duplicates("customer_id", keep="last")
-    cust_codes = _codes(customers, cust["customer_id"])
+    cust = ds.customers.reset_index(drop=True).drop_duplicates("customer_id", keep="last")
+    cust_codes = part_codes[3][cust.index.to_numpy()]
     subscriber = np.full(len(customers), np.nan)
     subscriber[cust_codes] = cust["newsletter_subscriber"].astype("float64").to_numpy()
     created = np.full(len(customers), np.nan)

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from features.asof import as_of
+from features.schema import EVENT_TYPES
 
 US_PER_SECOND = 1_000_000
 US_PER_DAY = 86_400 * US_PER_SECOND
@@ -42,23 +43,64 @@ def to_us_nullable(times: pd.Series) -> np.ndarray:
     return out
 
 
+def category_codes(values: pd.Series, categories: tuple[str, ...]) -> np.ndarray:
+    """Codes of ``values`` in the fixed list ``categories`` (-1 for missing or unknown), without a string copy."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        cats = list(values.cat.categories)
+        codes = values.cat.codes.to_numpy()
+        if cats == list(categories):
+            return codes.astype(np.int64)
+        lookup = np.array([categories.index(c) if c in categories else -1 for c in cats] + [-1], dtype=np.int64)
+        return lookup[codes]
+    return pd.Categorical(values.astype("string"), categories=categories).codes.astype(np.int64)
+
+
 @dataclass(frozen=True)
 class OrderedEvents:
-    """The event table in canonical order with the arrays other modules need."""
+    """The event table in canonical order: (session, time, file position).
 
-    events: pd.DataFrame
-    """Events sorted by (session, time, file position), index reset."""
+    Columns are taken in that order only when asked for (:meth:`column`), so a large table is not copied whole.
+    """
+
+    source: pd.DataFrame
+    order: np.ndarray | None
+    """Positions of ``source`` in canonical order; None when the source is already in it."""
     session_code: np.ndarray
-    """Dense session number of each event, increasing with the sort."""
+    """Dense session number of each event, 0, 0, 1, 2, 2, ... along the canonical order."""
     time_us: np.ndarray
-    session_ids: np.ndarray
+    event_code: np.ndarray
+    """Position of each event's type in :data:`features.schema.EVENT_TYPES`."""
+    session_ids: pd.Index
     """``session_ids[code]`` is the session id of code ``code``."""
+    customer_code: np.ndarray
+    """Number of each event's customer in ``customer_ids``, -1 for a guest."""
+    customer_ids: pd.Index
+
+    def column(self, name: str) -> pd.Series:
+        """One column of the events in canonical order."""
+        col = self.source[name]
+        if self.order is not None:
+            col = col.take(self.order)
+        return col.reset_index(drop=True)
+
+    @property
+    def events(self) -> pd.DataFrame:
+        """The whole event table in canonical order (copies it; for tests and small data)."""
+        frame = self.source if self.order is None else self.source.take(self.order)
+        return frame.reset_index(drop=True)
 
 
 def order_events(events: pd.DataFrame) -> OrderedEvents:
-    """Sort events by (session, time, file position) and number the sessions."""
+    """Put events in canonical order (session, time, file position) and number sessions and customers."""
     codes, uniques = pd.factorize(events["session_id"], sort=False)
     time_us = to_us(events["event_time"])
+    etype = category_codes(events["event_type"], EVENT_TYPES)
+    cust_codes, cust_ids = pd.factorize(events["customer_id"], sort=False)
+    step = np.diff(codes)
+    if len(codes) and (step >= 0).all() and ((step > 0) | (np.diff(time_us) >= 0)).all():
+        # already grouped by session (codes follow first appearance) and in time order: nothing to sort
+        return OrderedEvents(events, None, codes.astype(np.int64), time_us, etype, pd.Index(uniques),
+                             cust_codes.astype(np.int64), pd.Index(cust_ids))
     order = np.lexsort((np.arange(len(events)), time_us, codes))
     sorted_codes = codes[order]
     # renumber sessions so that codes increase along the sort (0, 1, 2, ...)
@@ -66,10 +108,14 @@ def order_events(events: pd.DataFrame) -> OrderedEvents:
     firsts, _ = session_bounds(sorted_codes)
     new_code[sorted_codes[firsts]] = np.arange(len(firsts))
     return OrderedEvents(
-        events=events.iloc[order].reset_index(drop=True),
+        source=events,
+        order=order,
         session_code=new_code[sorted_codes],
         time_us=time_us[order],
-        session_ids=np.asarray(uniques, dtype=object)[np.argsort(new_code)],
+        event_code=etype[order],
+        session_ids=pd.Index(uniques).take(np.argsort(new_code)),
+        customer_code=cust_codes[order].astype(np.int64),
+        customer_ids=pd.Index(cust_ids),
     )
 
 
@@ -85,33 +131,37 @@ def session_bounds(code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def session_table(ordered: OrderedEvents) -> pd.DataFrame:
     """One row per session (in code order): customer, start, end, cart and purchase facts.
 
-    Columns: session_id, customer_id (of the first event that has one; null for guests), start_us, end_us,
+    Columns: session_id, customer_id (of the first event that has one; null for guests), customer_code (its
+    position in ``ordered.customer_ids``, -1 for guests), start_us, end_us,
     has_cart (any add_to_cart), purchased (any purchase event), purchase_us (first purchase, NaN if none),
     first_cart_us (first add_to_cart, NaN if none).
     """
-    ev = ordered.events
     code = ordered.session_code
     n = len(ordered.session_ids)
     t = ordered.time_us
     firsts, lasts = session_bounds(code)
     start = t[firsts]
     end = t[lasts]
-    etype = ev["event_type"].astype("string").fillna("").to_numpy(dtype=object)
-    is_add = etype == "add_to_cart"
-    is_buy = etype == "purchase"
+    is_add = ordered.event_code == EVENT_TYPES.index("add_to_cart")
+    is_buy = ordered.event_code == EVENT_TYPES.index("purchase")
     purchase = np.full(n, np.inf)
     np.minimum.at(purchase, code[is_buy], t[is_buy].astype(np.float64))
     first_cart = np.full(n, np.inf)
     np.minimum.at(first_cart, code[is_add], t[is_add].astype(np.float64))
-    cust = ev["customer_id"]
-    known = cust.notna().to_numpy()
-    first_known = pd.Series(np.flatnonzero(known)).groupby(code[known]).first()
-    customer = np.full(n, None, dtype=object)
-    customer[first_known.index.to_numpy()] = cust.to_numpy(dtype=object)[first_known.to_numpy()]
+    # the customer of a session is that of its first event that names one
+    known = np.flatnonzero(ordered.customer_code >= 0)
+    first_known = known[np.r_[True, code[known][1:] != code[known][:-1]]] if len(known) else known
+    customer = np.full(n, -1, dtype=np.int64)
+    customer[code[first_known]] = ordered.customer_code[first_known]
+    customer_id = pd.Series(pd.NA, index=range(n), dtype="string")
+    if len(ordered.customer_ids):
+        named = customer >= 0
+        customer_id[named] = ordered.customer_ids.take(customer[named]).to_numpy()
     return pd.DataFrame(
         {
-            "session_id": ordered.session_ids,
-            "customer_id": pd.array(customer, dtype="string"),
+            "session_id": pd.Series(ordered.session_ids, dtype="string").to_numpy(),
+            "customer_id": customer_id,
+            "customer_code": customer,
             "start_us": start,
             "end_us": end,
             "has_cart": np.isfinite(first_cart),

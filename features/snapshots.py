@@ -23,7 +23,7 @@ from features.history import history_features
 from features.io import Dataset
 from features.profiles import Shop, compute_profiles, prepare_shop, shop_aov
 from features.schema import DEVICES, EVENT_TYPES, FUNNEL_STEP, SNAPSHOT_EVENTS, TRAFFIC_SOURCES
-from features.sessions import US_PER_SECOND, object_array, session_bounds
+from features.sessions import US_PER_SECOND, OrderedEvents, category_codes, object_array, session_bounds
 
 SNAPSHOT_COLUMNS: tuple[str, ...] = (
     *SNAPSHOT_ID_COLUMNS,
@@ -54,6 +54,28 @@ def _latest_known(values: np.ndarray, firsts_of_row: np.ndarray) -> np.ndarray:
     return out
 
 
+def _floats(ordered: OrderedEvents, name: str, missing: float) -> np.ndarray:
+    """A numeric (or boolean) event column in canonical order as float64, ``missing`` where empty."""
+    if name not in ordered.source.columns:
+        return np.full(len(ordered.time_us), missing)
+    col = ordered.column(name)
+    values = col.astype("Float64").to_numpy(dtype=np.float64, na_value=missing)
+    return np.asarray(values)
+
+
+def _first_category(
+    ordered: OrderedEvents, name: str, categories: tuple[str, ...], positions: np.ndarray
+) -> pd.Categorical[str]:
+    """The category of the events at ``positions`` (a session's first event), 'unknown' when missing."""
+    if name not in ordered.source.columns:
+        codes = np.full(len(positions), categories.index("unknown"))
+    else:
+        src = ordered.order[positions] if ordered.order is not None else positions
+        codes = category_codes(ordered.source[name].take(src).reset_index(drop=True), categories)
+        codes = np.where(codes < 0, categories.index("unknown"), codes)
+    return pd.Categorical.from_codes(codes, categories=pd.Index(categories))
+
+
 def _running(frame: pd.DataFrame, code: np.ndarray) -> pd.DataFrame:
     """Cumulative sums within each session (sequential, so the single-cart path can match them exactly)."""
     return frame.groupby(code, sort=False).cumsum()
@@ -61,21 +83,21 @@ def _running(frame: pd.DataFrame, code: np.ndarray) -> pd.DataFrame:
 
 def snapshots_from_shop(shop: Shop) -> pd.DataFrame:
     """Snapshots of a prepared shop (see :func:`build_snapshots`)."""
-    ev = shop.ordered.events
-    code = shop.ordered.session_code
-    t = shop.ordered.time_us
+    ordered = shop.ordered
+    code = ordered.session_code
+    t = ordered.time_us
     firsts, _ = session_bounds(code)
     first_of_row = firsts[code] if len(code) else code
-    etype = pd.Categorical(ev["event_type"].astype("string"), categories=EVENT_TYPES).codes
+    etype = ordered.event_code
     is_add = etype == EVENT_TYPES.index("add_to_cart")
     is_rem = etype == EVENT_TYPES.index("remove_from_cart")
     is_view = etype == EVENT_TYPES.index("view_item")
-    qty = ev["quantity"].astype("float64").fillna(1.0).to_numpy() if "quantity" in ev else 1.0
-    price = ev["price"].astype("float64").fillna(0.0).to_numpy()
+    qty = _floats(ordered, "quantity", 1.0)
+    price = _floats(ordered, "price", 0.0)
     line = price * qty
-    product = ev["product_id"].astype("string")
+    product, _ = pd.factorize(ordered.column("product_id"))
     # a product counts once, at its first view_item in the session
-    seen = is_view & product.notna().to_numpy()
+    seen = is_view & (product >= 0)
     first_view = np.zeros(len(code), dtype=bool)
     first_view[seen] = ~pd.DataFrame({"s": code[seen], "p": product[seen]}).duplicated().to_numpy()
     step = np.where(etype == _PURCHASE, 0.0, _STEP_BY_CODE[etype])
@@ -96,12 +118,9 @@ def snapshots_from_shop(shop: Shop) -> pd.DataFrame:
         code,
     )
     max_step = pd.Series(step).groupby(code, sort=False).cummax().to_numpy()
-    fee = _latest_known(ev["shipping_fee"].astype("float64").to_numpy(), first_of_row)
-    threshold = _latest_known(
-        ev["free_shipping_threshold"].astype("float64").to_numpy(), first_of_row
-    )
-    account = _latest_known(ev["account_required"].astype("Float64").to_numpy(
-        dtype=np.float64, na_value=np.nan), first_of_row)
+    fee = _latest_known(_floats(ordered, "shipping_fee", np.nan), first_of_row)
+    threshold = _latest_known(_floats(ordered, "free_shipping_threshold", np.nan), first_of_row)
+    account = _latest_known(_floats(ordered, "account_required", np.nan), first_of_row)
 
     is_snap = np.isin(etype, _SNAPSHOT_CODES) & (run["n_adds"].to_numpy() >= 1)
     rows = np.flatnonzero(is_snap)
@@ -121,8 +140,7 @@ def snapshots_from_shop(shop: Shop) -> pd.DataFrame:
         to_free = np.where(np.isnan(thr_s), np.nan, np.maximum(thr_s - cart_value, 0.0))
         fee_share = np.where(np.isnan(fee_s) | (cart_value <= 0), np.nan, fee_s / cart_value)
     when = pd.DatetimeIndex(st.astype("datetime64[us]"))
-    device = ev["device"].astype("string").to_numpy(dtype=object, na_value="unknown")
-    source = ev["traffic_source"].astype("string").to_numpy(dtype=object, na_value="unknown")
+    session_first = first_of_row[rows]
     cust_code = shop.session_customer[sc]
 
     profile = compute_profiles(shop, cust_code, start)
@@ -132,7 +150,7 @@ def snapshots_from_shop(shop: Shop) -> pd.DataFrame:
         cart_value,
         shop_aov(shop, start),
     )
-    session_ids = shop.ordered.session_ids[sc]
+    session_ids = pd.Series(ordered.session_ids.take(sc), dtype="string").array
     features: dict[str, object] = {
         "funnel_step": _STEP_BY_CODE[etype[rows]],
         "max_funnel_step": max_step[rows],
@@ -147,8 +165,8 @@ def snapshots_from_shop(shop: Shop) -> pd.DataFrame:
         "seconds_since_prev_event": (st - prev_t) / US_PER_SECOND,
         "hour": when.hour.to_numpy().astype(np.float64),
         "weekday": when.day_of_week.to_numpy().astype(np.float64),
-        "device": pd.Categorical(device[first_of_row[rows]], categories=DEVICES),
-        "traffic_source": pd.Categorical(source[first_of_row[rows]], categories=TRAFFIC_SOURCES),
+        "device": _first_category(ordered, "device", DEVICES, session_first),
+        "traffic_source": _first_category(ordered, "traffic_source", TRAFFIC_SOURCES, session_first),
         "shipping_fee": fee_s,
         "free_shipping_threshold": thr_s,
         "amount_to_free_shipping": to_free,
@@ -159,11 +177,11 @@ def snapshots_from_shop(shop: Shop) -> pd.DataFrame:
     }
     out = pd.DataFrame(
         {
-            "snapshot_id": pd.array(session_ids, dtype="string")
+            "snapshot_id": session_ids
             + "#"
             + pd.array(run["n_events"].to_numpy()[rows].astype(str), dtype="string"),
-            "session_id": pd.array(session_ids, dtype="string"),
-            "customer_id": object_array(sessions["customer_id"])[sc],
+            "session_id": session_ids,
+            "customer_id": sessions["customer_id"].take(sc).to_numpy(),
             "snapshot_time": pd.DatetimeIndex(st.astype("datetime64[us]")).tz_localize("UTC"),
             "event_type": pd.Categorical(
                 np.asarray(EVENT_TYPES, dtype=object)[etype[rows]], categories=SNAPSHOT_EVENTS

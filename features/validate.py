@@ -133,11 +133,12 @@ def validate(
     counts: Counter[str] = Counter()
     out: dict[str, pd.Series] = {}
 
-    def flag(mask: np.ndarray, label: str, detail: pd.Series | str) -> None:
+    def flag(mask: np.ndarray, label: str, values: pd.Series | None, suffix: str = "") -> None:
+        """Add ``label: 'value'suffix`` to the reason of the rows in ``mask`` (values quoted only there)."""
         if not mask.any():
             return
         counts[label] += int(mask.sum())
-        text = detail if isinstance(detail, str) else detail[mask]
+        text = "empty" if values is None else _fmt(values[mask]) + suffix
         prefix = reasons[mask]
         sep = prefix.where(prefix == "", prefix + "; ")
         reasons[mask] = sep + label + ": " + text
@@ -151,15 +152,15 @@ def validate(
             continue
         values = raw[col.name]
         typed, unparsed, expected = _coerce(col, values)
-        flag(unparsed, f"{col.name} not {expected}", _fmt(values))
+        flag(unparsed, f"{col.name} not {expected}", values)
         if not col.nullable:
-            flag(typed.isna().to_numpy() & ~unparsed, f"{col.name} missing", "empty")
+            flag(typed.isna().to_numpy() & ~unparsed, f"{col.name} missing", None)
         if col.allowed is not None:
             bad = typed.notna().to_numpy() & ~typed.isin(col.allowed).fillna(False).to_numpy()
-            flag(bad, f"{col.name} unknown", _fmt(values) + f" (allowed: {', '.join(col.allowed)})")
+            flag(bad, f"{col.name} unknown", values, f" (allowed: {', '.join(col.allowed)})")
         if col.min_value is not None:
             below = (typed < col.min_value).fillna(False).to_numpy(dtype=bool)
-            flag(below, f"{col.name} below {col.min_value:g}", _fmt(values))
+            flag(below, f"{col.name} below {col.min_value:g}", values)
         out[col.name] = typed
 
     bad_mask = (reasons != "").to_numpy()

@@ -112,4 +112,6 @@ ATTRIBUTE_COLUMNS: tuple[str, ...] = ("city",)
 """Not model inputs, but available to segment rules."""
 
 LABEL = "abandoned"
-"""1 = no purchase in the session nor an order by the customer within the label window after it."""
+"""1 = no purchase in the session nor an order by the customer within the label window after it; 0 otherwise;
+missing when the data ends before the window closes (for every such cart, bought or not: censoring that depended
+on the outcome would bias the label)."""

@@ -55,7 +55,8 @@ class Shop:
 
     ordered: OrderedEvents
     sessions: pd.DataFrame
-    """:func:`features.sessions.session_table` plus ``abandoned`` (0/1/NaN) and ``settled_us``."""
+    """:func:`features.sessions.session_table` plus ``abandoned`` (the label: 0/1/NaN), ``outcome`` (0/1, for
+    history once settled) and ``settled_us``."""
     customers: pd.Index
     """Every customer id seen in any table; the position is the customer code."""
     session_customer: np.ndarray
@@ -92,10 +93,10 @@ def prepare_shop(ds: Dataset, label_window_hours: float = 24.0) -> Shop:
     session_customer = sessions["customer_code"].to_numpy()
     order_customer = part_codes[1]
     end_us = data_end_us(ds.events, ds.orders)
-    abandoned, settled = cart_labels(
+    abandoned, outcome, settled = cart_labels(
         sessions, ds.orders, session_customer, order_customer, label_window_hours, end_us
     )
-    sessions = sessions.assign(abandoned=abandoned, settled_us=settled)
+    sessions = sessions.assign(abandoned=abandoned, outcome=outcome, settled_us=settled)
     email_type = ds.email_events["type"].astype("string").to_numpy(dtype=object)
     email_customer = part_codes[2]
     email_us = to_us(ds.email_events["event_time"])
@@ -161,13 +162,10 @@ def compute_profiles(shop: Shop, customer_code: np.ndarray, as_of_us: np.ndarray
     past = as_of(s_key[carts], s_start[carts], k, t)
     put("past_carts", past.count.astype(np.float64))
     settled_us = s["settled_us"].to_numpy()[s_ok][carts]
-    label = s["abandoned"].to_numpy()[s_ok][carts]
-    is_settled = ~np.isnan(label)
-    settled = as_of(
-        s_key[carts][is_settled], settled_us[is_settled].astype(np.int64), k, t
-    )
+    outcome = s["outcome"].to_numpy()[s_ok][carts]
+    settled = as_of(s_key[carts], settled_us.astype(np.int64), k, t)
     put("past_carts_settled", settled.count.astype(np.float64))
-    put("past_carts_abandoned", settled.total(label[is_settled]))
+    put("past_carts_abandoned", settled.total(outcome))
 
     o_ok = shop.order_customer >= 0
     orders = as_of(shop.order_customer[o_ok], shop.order_us[o_ok], k, t)

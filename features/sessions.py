@@ -187,13 +187,14 @@ def cart_labels(
     order_customer_code: np.ndarray,
     window_hours: float,
     end_us: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Label every session and say when its outcome was settled.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Label every session and say when its outcome was settled: ``(abandoned, outcome, settled_us)``.
 
     ``abandoned`` is 0 when the session has a purchase, or when its customer placed an order after the session
-    started and no later than ``window_hours`` after it ended; 1 otherwise; NaN when there is no purchase and
-    the window reaches past the end of the data (the outcome is not known yet). Guests can only be recovered in
-    the session. ``settled_us`` is when the outcome became known: the purchase time, or the window's end.
+    started and no later than ``window_hours`` after it ended; 1 otherwise; NaN whenever the window reaches past
+    the end of the data (the outcome is not settled yet; bought carts included, so censoring is label-blind).
+    Guests can only be recovered in the session. ``outcome`` is the same without the censoring, for customer
+    history: it may only be read once ``settled_us`` has passed (the purchase time, or the window's end).
 
     ``customer_code`` is the customer number of each session (-1 for guests) and ``order_customer_code`` that
     of each order (-1 for guest orders).
@@ -211,7 +212,10 @@ def cart_labels(
     recovered = np.zeros(len(sessions), dtype=bool)
     recovered[known] = (upto.count - before.count) > 0
     settled_us = np.where(purchased, sessions["purchase_us"].to_numpy(), (end + window_us))
-    abandoned = np.where(purchased | recovered, 0.0, 1.0)
-    unknown = ~purchased & ~recovered & (end + window_us > end_us)
+    outcome = np.where(purchased | recovered, 0.0, 1.0)
+    abandoned = outcome.copy()
+    # Censoring must not depend on the outcome: when the window is still open at the end of the data, the label
+    # is unknown even for a cart bought in the session (keeping only those would make late carts look safe).
+    unknown = end + window_us > end_us
     abandoned[unknown] = np.nan
-    return abandoned, settled_us.astype(np.float64)
+    return abandoned, outcome, settled_us.astype(np.float64)

@@ -196,9 +196,21 @@ def snapshots_from_shop(shop: Shop) -> pd.DataFrame:
     return out[list(SNAPSHOT_COLUMNS)]
 
 
+def category_code(name: str, value: object) -> float:
+    """The model's number for a categorical value: its position in the fixed list; 'unknown' when not in it."""
+    categories = CATEGORIES[name]
+    text = "unknown" if value is None else str(value)
+    return float(categories.index(text) if text in categories else categories.index("unknown"))
+
+
 def model_frame(snapshots: pd.DataFrame) -> pd.DataFrame:
-    """The model inputs of a snapshot table: the features in order, categoricals with fixed categories."""
+    """The model inputs of a snapshot table: every feature as float64, in order.
+
+    Categorical features become their position in the fixed category list (LightGBM is told they are
+    categorical), so the model takes plain numbers everywhere: in training, in MLflow's pyfunc and in serving.
+    """
     frame = snapshots[list(FEATURE_NAMES)].copy()
     for name in CATEGORICAL_FEATURES:
-        frame[name] = pd.Categorical(frame[name].astype("string"), categories=CATEGORIES[name])
-    return frame
+        codes = category_codes(frame[name], CATEGORIES[name])
+        frame[name] = np.where(codes < 0, CATEGORIES[name].index("unknown"), codes).astype(np.float64)
+    return frame.astype(np.float64)

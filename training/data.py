@@ -55,10 +55,12 @@ def time_split(snapshots: pd.DataFrame, valid_days: float = 7.0, test_days: floa
     end = times.max()
     test_start = end - pd.Timedelta(days=test_days)
     valid_start = test_start - pd.Timedelta(days=valid_days)
-    start = session_start.to_numpy()
-    test = np.flatnonzero(start >= test_start.to_datetime64())
-    valid = np.flatnonzero((start >= valid_start.to_datetime64()) & (start < test_start.to_datetime64()))
-    train = np.flatnonzero(start < valid_start.to_datetime64())
+    start = session_start.dt.tz_convert(None).to_numpy()
+    t_test = test_start.tz_convert(None).to_datetime64()
+    t_valid = valid_start.tz_convert(None).to_datetime64()
+    test = np.flatnonzero(start >= t_test)
+    valid = np.flatnonzero((start >= t_valid) & (start < t_test))
+    train = np.flatnonzero(start < t_valid)
     for name, rows in (("train", train), ("validation", valid), ("test", test)):
         if len(rows) == 0:
             raise ValueError(

@@ -50,7 +50,8 @@ class RiskModel:
 
     def raw_scores(self, frame: pd.DataFrame) -> np.ndarray:
         """Uncalibrated probabilities of the booster for a snapshot table (or a model frame)."""
-        return np.asarray(self.booster.predict(model_frame(frame)), dtype=np.float64)
+        x = frame if _is_model_frame(frame) else model_frame(frame)
+        return np.asarray(self.booster.predict(x), dtype=np.float64)
 
     def calibrate(self, scores: np.ndarray) -> np.ndarray:
         """Apply the calibration map to booster probabilities."""
@@ -138,3 +139,9 @@ def fit_risk_model(
             np.asarray(booster.predict(cal_x), dtype=np.float64), cal_y
         )
     return model
+
+
+def _is_model_frame(frame: pd.DataFrame) -> bool:
+    return list(frame.columns) == list(FEATURE_NAMES) and all(
+        dtype == np.float64 for dtype in frame.dtypes
+    )

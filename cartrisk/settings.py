@@ -36,6 +36,19 @@ class Settings(BaseSettings):
         "bad rows are quarantined with their reason.",
     )
     seed: int = Field(default=7, description="Default random seed for generation and training.")
+    promote_min_auc_gain: float = Field(
+        default=0.002,
+        description="cartrisk promote moves the champion alias only when the candidate's ROC-AUC on the newest "
+        "test window beats the champion's by at least this much.",
+    )
+    promote_max_ece: float = Field(
+        default=0.05,
+        gt=0,
+        description="cartrisk promote never promotes a candidate whose expected calibration error on the newest "
+        "test window is above this.",
+    )
+    test_days: float = Field(default=7.0, gt=0, description="Days in the newest (test) window.")
+    valid_days: float = Field(default=7.0, gt=0, description="Days in the validation window before it.")
 
     @property
     def data_dir(self) -> Path:

@@ -135,10 +135,33 @@ def fit_risk_model(
     )
     model = RiskModel(booster=booster, calib_x=np.empty(0), calib_y=np.empty(0), params=full)
     if calibrate and len(cal_x) > 0:
-        model.calib_x, model.calib_y = fit_calibrator(
-            np.asarray(booster.predict(cal_x), dtype=np.float64), cal_y
-        )
+        scores = np.asarray(booster.predict(cal_x), dtype=np.float64)
+        if calibration_helps(scores, cal_y):
+            model.calib_x, model.calib_y = fit_calibrator(scores, cal_y)
     return model
+
+
+def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def calibration_helps(scores: np.ndarray, y: np.ndarray, min_rows: int = 200) -> bool:
+    """Whether isotonic calibration lowers log loss out of sample (2-fold cross-fit, in time order).
+
+    LightGBM trained on log loss is often calibrated already; a calibrator fitted on few rows can make it worse,
+    so it is kept only when it helps on rows it was not fitted on.
+    """
+    if len(y) < min_rows or len(np.unique(y)) < 2:
+        return False
+    half = len(y) // 2
+    gain = 0.0
+    for fit, check in ((slice(0, half), slice(half, None)), (slice(half, None), slice(0, half))):
+        if len(np.unique(y[fit])) < 2:
+            return False
+        x, yk = fit_calibrator(scores[fit], y[fit])
+        gain += _log_loss(y[check], scores[check]) - _log_loss(y[check], np.interp(scores[check], x, yk))
+    return gain > 0
 
 
 def _is_model_frame(frame: pd.DataFrame) -> bool:

@@ -22,11 +22,14 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $@
 
-## The main job: a shop with known truth -> cart snapshots with features -> segments.
+## The main job: a shop with known truth -> cart snapshots with features -> segments -> a model tracked
+## in MLflow, registered, and promoted to champion if it beats the current one.
 demo: setup
 	$(BIN)/cartrisk generate --out $(DATA) --customers $(CUSTOMERS) --days $(DAYS)
 	$(BIN)/cartrisk features --data $(DATA) --out $(CARTRISK_HOME)/features.parquet
 	$(BIN)/cartrisk segments --features $(CARTRISK_HOME)/features.parquet
+	$(BIN)/cartrisk train --data $(DATA) --features $(CARTRISK_HOME)/features.parquet --register
+	$(BIN)/cartrisk promote --data $(DATA) --features $(CARTRISK_HOME)/features.parquet
 
 lint: setup
 	$(BIN)/ruff check .

@@ -1,0 +1,65 @@
+"""Shared fixtures: a small generated shop and an isolated workspace per test module."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+
+def services_required() -> bool:
+    """In CI the real services must be there: a test that needs them fails instead of skipping."""
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def need_service(name: str, host: str, port: int) -> None:
+    if port_open(host, port):
+        return
+    message = f"{name} is not reachable on {host}:{port}"
+    if services_required():
+        pytest.fail(message + " (CI must start it: see .ci/run)")
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def small_shop_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated shop (2,500 customers over 40 days) written once per test session."""
+    from training.synthetic_shop import generate_shop, write_shop
+
+    folder = tmp_path_factory.mktemp("shop")
+    write_shop(generate_shop(customers=2500, days=40, seed=11), folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def small_snapshots(small_shop_dir: Path) -> pd.DataFrame:
+    from features.io import load_dataset
+    from features.snapshots import build_snapshots
+
+    return build_snapshots(load_dataset(small_shop_dir, quarantine_dir=None))
+
+
+@pytest.fixture()
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """An empty CARTRISK_HOME with the embedded MLflow store; no tracking server."""
+    monkeypatch.setenv("CARTRISK_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    yield tmp_path / "home"

@@ -9,6 +9,7 @@ Categorical features are passed to LightGBM natively, with the fixed category li
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,8 +51,9 @@ class RiskModel:
 
     def raw_scores(self, frame: pd.DataFrame) -> np.ndarray:
         """Uncalibrated probabilities of the booster for a snapshot table (or a model frame)."""
-        x = frame if _is_model_frame(frame) else model_frame(frame)
-        return np.asarray(self.booster.predict(x), dtype=np.float64)
+        if self.feature_set == FEATURE_SET and not _is_model_frame(frame):
+            frame = model_frame(frame)
+        return np.asarray(self.booster.predict(frame[list(self.feature_names)]), dtype=np.float64)
 
     def calibrate(self, scores: np.ndarray) -> np.ndarray:
         """Apply the calibration map to booster probabilities."""
@@ -111,18 +113,23 @@ def fit_risk_model(
     max_rounds: int = 2000,
     early_stopping_rounds: int = 50,
     calibrate: bool = True,
+    encode: Callable[[pd.DataFrame], pd.DataFrame] | None = model_frame,
+    categorical: Sequence[str] = CATEGORICAL_FEATURES,
+    feature_set: str = FEATURE_SET,
 ) -> RiskModel:
-    """Train with early stopping on one half of the validation window; calibrate on the other half.
+    """Train with early stopping on one half of the validation rows; calibrate on the other half.
 
-    The halves are split by session order in time (first half earlier), so the calibrator sees data the booster
-    never used, not even for choosing the number of rounds.
+    Pass the validation rows in time order: the halves are split by position (first half earlier), so the
+    calibrator sees data the booster never used, not even for choosing the number of rounds. ``encode`` turns a
+    table into model inputs (cart snapshots by default); pass ``None`` for data that is already numeric, with
+    ``categorical`` naming its categorical columns and ``feature_set`` naming the data set.
     """
     full = {**DEFAULT_PARAMS, **(params or {}), "seed": seed, "deterministic": True, "force_row_wise": True}
-    xt, xv = model_frame(train_x), model_frame(valid_x)
+    xt, xv = (encode(train_x), encode(valid_x)) if encode is not None else (train_x, valid_x)
     half = len(xv) // 2 if calibrate else len(xv)
     stop_x, stop_y = xv.iloc[:half], np.asarray(valid_y)[:half]
     cal_x, cal_y = xv.iloc[half:], np.asarray(valid_y)[half:]
-    dtrain = lgb.Dataset(xt, label=np.asarray(train_y), categorical_feature=list(CATEGORICAL_FEATURES),
+    dtrain = lgb.Dataset(xt, label=np.asarray(train_y), categorical_feature=list(categorical),
                          free_raw_data=False)
     dvalid = lgb.Dataset(stop_x, label=stop_y, reference=dtrain)
     booster = lgb.train(
@@ -133,7 +140,8 @@ def fit_risk_model(
         valid_names=["valid"],
         callbacks=[lgb.early_stopping(early_stopping_rounds, verbose=False)],
     )
-    model = RiskModel(booster=booster, calib_x=np.empty(0), calib_y=np.empty(0), params=full)
+    model = RiskModel(booster=booster, calib_x=np.empty(0), calib_y=np.empty(0), params=full,
+                      feature_names=tuple(xt.columns), feature_set=feature_set)
     if calibrate and len(cal_x) > 0:
         scores = np.asarray(booster.predict(cal_x), dtype=np.float64)
         if calibration_helps(scores, cal_y):

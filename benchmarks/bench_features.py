@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import peak_rss_mib, report  # noqa: E402
+from _common import peak_rss_mib, report
 
 
 def main() -> None:

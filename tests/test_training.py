@@ -133,3 +133,13 @@ def test_prepare_orders_by_time(small_snapshots: pd.DataFrame) -> None:
     prep = prepare(small_snapshots, 5, 5)
     assert prep.frame["snapshot_time"].is_monotonic_increasing
     assert prep.frame[LABEL].notna().all()
+
+
+def test_tuning_searches_within_its_budget(small_snapshots: pd.DataFrame) -> None:
+    from training.train import tune_params
+
+    prep = prepare(small_snapshots, 5, 5)
+    config = TrainConfig(valid_days=5, test_days=5, tune_trials=3, max_rounds=60, params={"learning_rate": 0.1})
+    params = tune_params(prep, config)
+    assert {"num_leaves", "min_data_in_leaf", "learning_rate", "feature_fraction", "lambda_l2"} <= set(params)
+    assert 15 <= params["num_leaves"] <= 255 and 0.02 <= params["learning_rate"] <= 0.2

@@ -64,7 +64,25 @@ class Validated:
     report: ValidationReport
 
 
+def _stripped_categorical(raw: pd.Series) -> pd.Series | None:
+    """A categorical column with its categories stripped and blank ones made missing, working on the few
+    categories instead of every row; None when stripping would merge two categories."""
+    if not isinstance(raw.dtype, pd.CategoricalDtype):
+        return None
+    cats = pd.Series(raw.cat.categories.astype("string")).str.strip()
+    if cats.duplicated().any():
+        return None
+    blank = np.r_[(cats == "").fillna(False).to_numpy(dtype=bool), False]
+    codes = raw.cat.codes.to_numpy().astype(np.int64)
+    codes = np.where(blank[codes], -1, codes)
+    values = pd.Categorical.from_codes(codes, categories=pd.Index(cats.fillna("")))
+    return pd.Series(values, index=raw.index)
+
+
 def _is_missing(raw: pd.Series) -> np.ndarray:
+    fast = _stripped_categorical(raw)
+    if fast is not None:
+        return fast.isna().to_numpy()
     missing = raw.isna().to_numpy()
     if raw.dtype == object or pd.api.types.is_string_dtype(raw.dtype):
         text = raw.astype("string").str.strip()
@@ -103,6 +121,9 @@ def _coerce(col: Column, raw: pd.Series) -> tuple[pd.Series, np.ndarray, str]:
         typed[text.isin(_FALSE).fillna(False)] = False
         return typed, (~missing) & typed.isna().to_numpy(), "true or false"
     # string and category
+    fast = _stripped_categorical(raw)
+    if fast is not None:
+        return fast, np.zeros(len(raw), dtype=bool), "text"
     typed = raw.astype("string").str.strip()
     typed = typed.mask(pd.Series(missing, index=raw.index))
     return typed, np.zeros(len(raw), dtype=bool), "text"

@@ -1,0 +1,138 @@
+"""Score one cart in process: request -> features -> risk -> reasons -> segments -> incentive.
+
+No DataFrame per request. One LightGBM call gives both the risk and the reasons: with ``pred_contrib=True`` the
+booster returns each feature's contribution to the log-odds plus the bias, whose sum is the raw score; the
+calibration map then turns it into the probability. The BentoML service (:mod:`serving.service`) and the batch
+scorer call this same code.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from features.definitions import CATEGORICAL_FEATURES, FEATURE_NAMES, FEATURE_SET
+from features.online import NEW_CUSTOMER_PROFILE, LiveEvent, cart_features, datetime_to_us
+from features.segments import RuleSet, default_rules, segments_of
+from features.snapshots import category_code
+from serving.policy import CartContext, Catalogue, decide, default_catalogue
+from serving.resilient import ResilientProfiles
+from serving.schemas import IncentiveOut, Reason, ScoreRequest, ScoreResponse
+from training.model import RiskModel
+
+_CATEGORICAL = frozenset(CATEGORICAL_FEATURES)
+
+
+def live_events(req: ScoreRequest) -> list[LiveEvent]:
+    """The request's events as :class:`LiveEvent`, with the checkout context applied.
+
+    Device and traffic source describe the session (its first event); the context's fee, threshold and account
+    step are what the page shows now, so they are attached to the latest event.
+    """
+    ctx = req.context
+    events = sorted(req.events, key=lambda e: e.event_time)
+    out = []
+    last = len(events) - 1
+    for i, e in enumerate(events):
+        now = i == last
+        out.append(
+            LiveEvent(
+                event_type=e.event_type,
+                time_us=datetime_to_us(e.event_time),
+                product_id=e.product_id,
+                price=e.price,
+                quantity=e.quantity,
+                device=ctx.device if i == 0 else None,
+                traffic_source=ctx.traffic_source if i == 0 else None,
+                shipping_fee=ctx.shipping_fee if now and ctx.shipping_fee is not None else e.shipping_fee,
+                free_shipping_threshold=ctx.free_shipping_threshold
+                if now and ctx.free_shipping_threshold is not None else e.free_shipping_threshold,
+                account_required=ctx.account_required
+                if now and ctx.account_required is not None else e.account_required,
+            )
+        )
+    return out
+
+
+@dataclass
+class Scorer:
+    """Everything one answer needs, loaded once."""
+
+    model: RiskModel
+    model_version: str
+    profiles: ResilientProfiles | None = None
+    catalogue: Catalogue | None = None
+    rules: RuleSet | None = None
+    top_reasons: int = 3
+
+    def __post_init__(self) -> None:
+        if self.model.feature_set != FEATURE_SET:
+            raise ValueError(f"model was trained on feature set {self.model.feature_set!r}; this code computes "
+                             f"{FEATURE_SET!r}")
+        self.catalogue = self.catalogue or default_catalogue()
+        self.rules = self.rules or default_rules()
+        self._names = list(FEATURE_NAMES)
+
+    def features_of(self, req: ScoreRequest) -> tuple[dict[str, float | str], dict[str, Any] | None, bool]:
+        """Feature values, the profile used (None = no history) and whether the store was unavailable."""
+        guest = req.customer_id is None
+        profile: dict[str, Any] | None = None
+        degraded = False
+        shop_aov = math.nan
+        if self.profiles is not None:
+            shop_aov = self.profiles.shop_aov
+            if not guest:
+                found = self.profiles.lookup(req.customer_id or "")
+                degraded = found.degraded
+                if found.profile is not None:
+                    profile = dict(found.profile)
+                elif not degraded:
+                    profile = dict(NEW_CUSTOMER_PROFILE)  # known id, no record yet: scored as new
+        elif not guest:
+            profile = dict(NEW_CUSTOMER_PROFILE)
+        return cart_features(live_events(req), profile, is_guest=guest, shop_aov=shop_aov), profile, degraded
+
+    def score(self, req: ScoreRequest) -> ScoreResponse:
+        feats, profile, degraded = self.features_of(req)
+        row = np.array(
+            [[category_code(n, feats[n]) if n in _CATEGORICAL else float(feats[n]) for n in self._names]],
+            dtype=np.float64,
+        )
+        contrib = np.asarray(self.model.booster.predict(row, pred_contrib=True, num_threads=1))[0]
+        raw = 1.0 / (1.0 + math.exp(-float(contrib.sum())))
+        risk = float(self.model.calibrate(np.array([raw]))[0])
+        order = np.argsort(-contrib[:-1])[: self.top_reasons]
+        reasons = [
+            Reason(feature=self._names[i], value=_plain(feats[self._names[i]]), contribution=float(contrib[i]))
+            for i in order
+            if contrib[i] > 0
+        ]
+        segs = segments_of({**feats, "city": (profile or {}).get("city")}, self.rules)
+        assert self.catalogue is not None
+        decision = decide(risk, segs, CartContext.from_features(feats), self.catalogue)
+        return ScoreResponse(
+            session_id=req.session_id,
+            risk=risk,
+            risk_band=decision.risk_band,
+            segments=segs,
+            incentive=IncentiveOut(
+                code=decision.code,
+                channel=decision.channel,
+                message_key=decision.message_key,
+                expected_cost=round(decision.expected_cost, 4),
+                why=decision.reason,
+            ),
+            reasons=reasons,
+            model_version=self.model_version,
+            feature_set=FEATURE_SET,
+            degraded=degraded,
+        )
+
+
+def _plain(value: float | str) -> float | str | None:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value

@@ -1,8 +1,9 @@
 """Score one cart in process: request -> features -> risk -> reasons -> segments -> incentive.
 
-No DataFrame per request. One LightGBM call gives both the risk and the reasons: with ``pred_contrib=True`` the
-booster returns each feature's contribution to the log-odds plus the bias, whose sum is the raw score; the
-calibration map then turns it into the probability. The BentoML service (:mod:`serving.service`) and the batch
+No DataFrame per request. One call into LightGBM's single-row C API gives the leaf each tree sends the cart to;
+precomputed per-leaf path contributions (:mod:`serving.fastpredict`) then give both the raw score (their sum plus
+the bias, the log-odds exactly as the booster computes it) and the reasons; the calibration map turns the score
+into the probability. The BentoML service (:mod:`serving.service`) and the batch
 scorer call this same code.
 """
 
@@ -18,6 +19,7 @@ from features.definitions import CATEGORICAL_FEATURES, FEATURE_NAMES, FEATURE_SE
 from features.online import NEW_CUSTOMER_PROFILE, LiveEvent, cart_features, datetime_to_us
 from features.segments import RuleSet, default_rules, segments_of
 from features.snapshots import category_code
+from serving.fastpredict import FastBooster
 from serving.policy import CartContext, Catalogue, decide, default_catalogue
 from serving.resilient import ResilientProfiles
 from serving.schemas import IncentiveOut, Reason, ScoreRequest, ScoreResponse
@@ -75,6 +77,7 @@ class Scorer:
         self.catalogue = self.catalogue or default_catalogue()
         self.rules = self.rules or default_rules()
         self._names = list(FEATURE_NAMES)
+        self._fast = FastBooster(self.model.booster)
 
     def features_of(self, req: ScoreRequest) -> tuple[dict[str, float | str], dict[str, Any] | None, bool]:
         """Feature values, the profile used (None = no history) and whether the store was unavailable."""
@@ -101,10 +104,10 @@ class Scorer:
             [[category_code(n, feats[n]) if n in _CATEGORICAL else float(feats[n]) for n in self._names]],
             dtype=np.float64,
         )
-        contrib = np.asarray(self.model.booster.predict(row, pred_contrib=True, num_threads=1))[0]
-        raw = 1.0 / (1.0 + math.exp(-float(contrib.sum())))
-        risk = float(self.model.calibrate(np.array([raw]))[0])
-        order = np.argsort(-contrib[:-1])[: self.top_reasons]
+        score, contrib = self._fast.explain(row[0])
+        raw = 1.0 / (1.0 + math.exp(-score))
+        risk = float(np.interp(raw, self.model.calib_x, self.model.calib_y)) if len(self.model.calib_x) else raw
+        order = np.argsort(-contrib)[: self.top_reasons]
         reasons = [
             Reason(feature=self._names[i], value=_plain(feats[self._names[i]]), contribution=float(contrib[i]))
             for i in order

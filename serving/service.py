@@ -1,0 +1,141 @@
+"""The real-time scoring service (BentoML 1.4).
+
+``bentoml serve serving.service:CartRisk`` (or ``cartrisk serve``) starts it. It loads the risk model from the
+BentoML model store (imported from the MLflow registry by ``cartrisk import-model``; never the tracking server),
+the segment rules and the incentive catalogue, and opens the profile store (``CARTRISK_PROFILE_STORE``, default the
+workspace's SQLite file). Endpoints: ``POST /score`` (one cart), ``POST /score_batch`` (many), ``GET /policy``
+(the active segment rules and incentive policy, read-only), plus BentoML's ``/livez``, ``/readyz`` (false until
+the model and policy are loaded) and ``/metrics`` (Prometheus).
+
+Environment: ``CARTRISK_API_KEY`` (when set, requests need the header ``x-api-key``; else 401),
+``CARTRISK_CORS_ORIGINS`` (comma-separated checkout origins allowed by CORS), ``CARTRISK_MODEL_TAG`` (default
+``cartrisk-risk:latest``), ``CARTRISK_PROFILE_BUDGET_MS`` (default 5).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import bentoml
+from fastapi import FastAPI
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from features.segments import default_rules
+from serving.policy import catalogue_summary, default_catalogue
+from serving.resilient import ResilientProfiles
+from serving.schemas import BatchRequest, BatchResponse, ScoreRequest, ScoreResponse
+from serving.scorer import Scorer
+from training.model import RiskModel
+
+MODEL_TAG = os.environ.get("CARTRISK_MODEL_TAG", "cartrisk-risk:latest")
+_CORS = [o.strip() for o in os.environ.get("CARTRISK_CORS_ORIGINS", "").split(",") if o.strip()]
+
+LATENCY = bentoml.metrics.Histogram(
+    name="cartrisk_score_seconds", documentation="Time to score one cart, in process.",
+    buckets=(0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1),
+)
+DEGRADED = bentoml.metrics.Counter(
+    name="cartrisk_degraded_answers", documentation="Answers given without the customer profile (store down).",
+)
+INCENTIVES = bentoml.metrics.Counter(
+    name="cartrisk_incentives", documentation="Incentives recommended, by code and channel.",
+    labelnames=["code", "channel"],
+)
+
+
+class ApiKeyMiddleware:
+    """Require ``x-api-key`` on the scoring endpoints when ``CARTRISK_API_KEY`` is set (health stays open)."""
+
+    OPEN = ("/livez", "/readyz", "/healthz", "/metrics", "/docs.json", "/docs")
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.key = os.environ.get("CARTRISK_API_KEY") or None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.key and scope["type"] == "http" and scope.get("method") != "OPTIONS" \
+                and not str(scope.get("path", "")).startswith(self.OPEN):
+            headers = dict(scope.get("headers") or [])
+            if headers.get(b"x-api-key", b"").decode("latin-1") != self.key:
+                response = JSONResponse({"error": "missing or wrong x-api-key header"}, status_code=401)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+policy_app = FastAPI(title="cartrisk policy (read-only)")
+
+
+@bentoml.service(
+    name="cartrisk",
+    traffic={"timeout": 10},
+    http={"cors": {"enabled": bool(_CORS), "access_control_allow_origins": _CORS,
+                   "access_control_allow_methods": ["GET", "POST", "OPTIONS"],
+                   "access_control_allow_headers": ["content-type", "x-api-key"]}},
+)
+@bentoml.asgi_app(policy_app, path="/policy")
+class CartRisk:
+    """Scores carts and recommends the incentive that recovers them at the least cost."""
+
+    risk_model = bentoml.models.BentoModel(MODEL_TAG)
+
+    def __init__(self) -> None:
+        from cartrisk.settings import get_settings
+
+        self.ready = False
+        settings = get_settings()
+        folder = Path(self.risk_model.path)
+        model = RiskModel.load(folder)
+        labels = dict(self.risk_model.info.labels)
+        self.model_version = labels.get("mlflow_version", str(self.risk_model.tag.version))
+        store = os.environ.get("CARTRISK_PROFILE_STORE", settings.profile_store_uri)
+        budget = float(os.environ.get("CARTRISK_PROFILE_BUDGET_MS", "5"))
+        self.profiles = ResilientProfiles.open(store, budget_ms=budget)
+        self.rules = default_rules()
+        self.catalogue = default_catalogue()
+        self.scorer = Scorer(model, self.model_version, profiles=self.profiles, catalogue=self.catalogue,
+                             rules=self.rules)
+        self.labels = labels
+        self.ready = True
+
+    def __is_ready__(self) -> bool:
+        return self.ready
+
+    def _score(self, cart: ScoreRequest) -> ScoreResponse:
+        started = time.perf_counter()
+        answer = self.scorer.score(cart)
+        LATENCY.observe(time.perf_counter() - started)
+        if answer.degraded:
+            DEGRADED.inc()
+        INCENTIVES.labels(code=answer.incentive.code, channel=answer.incentive.channel).inc()
+        return answer
+
+    @bentoml.api
+    def score(self, cart: ScoreRequest, /) -> ScoreResponse:
+        """Risk, segments, recommended incentive and top reasons for one cart."""
+        return self._score(cart)
+
+    @bentoml.api
+    def score_batch(self, batch: BatchRequest, /) -> BatchResponse:
+        """The same for up to 1,000 carts."""
+        return BatchResponse(results=[self._score(cart) for cart in batch.carts])
+
+    @policy_app.get("/")
+    def policy(self) -> dict[str, Any]:
+        """The segment rules and incentive policy this service applies (GET /policy)."""
+        return self.policy_summary()
+
+    def policy_summary(self) -> dict[str, Any]:
+        return {
+            "model": {"version": self.model_version, "labels": self.labels},
+            "segments": [{"name": s.name, "description": s.description} for s in self.rules.segments],
+            "incentive_policy": catalogue_summary(self.catalogue),
+            "profile_store": self.profiles.stats(),
+        }
+
+
+CartRisk.add_asgi_middleware(ApiKeyMiddleware)  # type: ignore[attr-defined]

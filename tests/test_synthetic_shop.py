@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -14,8 +15,18 @@ from cartrisk.cli import app
 from features.io import Dataset, load_dataset
 from features.schema import EVENT_TYPES, FUNNEL_STEP, INCENTIVES, SNAPSHOT_EVENTS
 from training import synthetic_params as P
-from training.synthetic_funnel import CartState, draw_outcome, truth
-from training.synthetic_shop import SyntheticShop, generate_shop, write_shop
+from training.synthetic_funnel import CartState, Covariates, Outcome, draw_outcome, shown_fee, truth
+from training.synthetic_observable import Observed, line_values, observable_truth
+from training.synthetic_population import Profiles, price_sensitivity, tilt_level
+from training.synthetic_sessions import Catalog, Sessions, draw_browsing, draw_cart_plans, draw_intents
+from training.synthetic_shop import (
+    SyntheticShop,
+    assign_arms,
+    cart_state,
+    generate_shop,
+    observed,
+    write_shop,
+)
 
 CUSTOMERS, DAYS, SEED = 5000, 40, 11
 ARMS = ("none", *INCENTIVES)
@@ -289,22 +300,18 @@ def _small_state(n: int, rng: np.random.Generator) -> CartState:
     active[:, P.VIEW_CART:] = True
     extra = rng.random(n) < 0.5
     active[extra, 1] = active[extra, 2] = True
-    value = rng.choice([25.0, 55.0, 80.0], n)
-    return CartState(
-        known=rng.random(n) < 0.7,
-        n_prior=rng.integers(0, 15, n),
-        kind=rng.integers(0, len(P.KINDS), n),
-        engagement=rng.random(n),
+    known = rng.random(n) < 0.7
+    cov = Covariates(
+        known=known,
+        n_prior=np.where(known, rng.integers(0, 15, n), 0),
+        engagement=np.where(known, rng.random(n), 0.0),
+        visits=np.where(known, rng.integers(0, 12, n), 0),
         device=rng.integers(0, 4, n),
         source=rng.integers(0, 7, n),
-        intent=rng.integers(0, 3, n),
-        noise=rng.normal(0, 0.5, n),
         price_sens=rng.lognormal(0, 0.3, n),
-        responsiveness=rng.lognormal(0, 0.3, n),
-        value=value,
-        fee=np.where(value >= P.FREE_SHIPPING_THRESHOLD, 0.0, P.SHIPPING_FEE),
-        active=active,
     )
+    return CartState(cov=cov, intent=rng.integers(0, 3, n), value=rng.choice([25.0, 55.0, 59.99, 80.0], n),
+                     active=active)
 
 
 @pytest.mark.parametrize("stand_at", [0, P.BEGIN_CHECKOUT, P.ADD_SHIPPING])
@@ -314,15 +321,15 @@ def test_exact_truth_equals_monte_carlo_of_the_same_hazards(stand_at: int) -> No
     n, reps, window = 40, 3000, 24 * 3600.0
     st = _small_state(n, rng)
     arm = rng.integers(0, len(P.ARMS), n)
-    arm[~st.known & np.isin(arm, [P.REMINDER, P.EARLY_ACCESS])] = P.NONE
+    arm[~st.cov.known & np.isin(arm, [P.REMINDER, P.EARLY_ACCESS])] = P.NONE
     account = rng.random(n) < 0.5
     hz, inc, ret = P.Hazards(), P.Incentives(), P.Returns()
     exact = 1.0 - truth(st, arm, account, window, hz, inc, ret).p_purchase[:, stand_at]
     # standing at a slot = only the later slots can still be left
     walked = np.repeat(st.active, reps, axis=0)
     walked[:, 1 : stand_at + 1] = False
-    rep = CartState(**{k: np.repeat(v, reps, axis=0) for k, v in vars(st).items() if k != "active"},
-                    active=walked)
+    rep = CartState(cov=st.cov.take(np.repeat(np.arange(n), reps)), intent=np.repeat(st.intent, reps),
+                    value=np.repeat(st.value, reps), active=walked)
     # before begin_checkout the account step is not known yet: draw it
     drawn = rng.random(n * reps) < P.ACCOUNT_REQUIRED_PROB
     acc = drawn if stand_at < P.BEGIN_CHECKOUT else np.repeat(account, reps)
@@ -332,6 +339,158 @@ def test_exact_truth_equals_monte_carlo_of_the_same_hazards(stand_at: int) -> No
     z = (simulated - exact) / se
     assert np.abs(z).max() < 4.5, z
     assert abs(z.sum() / np.sqrt(n)) < 4
+
+
+# -- the observable truth: the Bayes limit of a model that sees the tables -------------------------------------
+
+
+def test_observable_truth_matches_realised_abandonment_and_is_calibrated_per_decile(shop: SyntheticShop) -> None:
+    snaps, carts = shop.snapshots, shop.carts
+    assert snaps["p_abandon_observable"].between(0, 1).all()
+    first = snaps.drop_duplicates("session_id").set_index("session_id")
+    assert (first["event_type"] == "add_to_cart").all()
+    assert np.allclose(first.loc[carts["session_id"], "p_abandon_observable"], carts["p_abandon_observable_first_add"])
+    z = _binomial_z(carts["p_abandon_observable_first_add"].to_numpy(), carts["abandoned"].to_numpy())
+    assert abs(z) < 4, z
+    for event, group in snaps.groupby("event_type", observed=True):
+        z = _binomial_z(group["p_abandon_observable"].to_numpy(), group["abandoned"].to_numpy())
+        assert abs(z) < 4, (event, z)
+    # calibrated per decile, on one snapshot per cart (independent outcomes)
+    deciles = pd.qcut(first["p_abandon_observable"], 10)
+    observed, predicted = [], []
+    for _, group in first.groupby(deciles, observed=True):
+        p, y = group["p_abandon_observable"].to_numpy(), group["abandoned"].to_numpy()
+        assert len(group) > 150
+        assert abs(_binomial_z(p, y)) < 4
+        assert abs(y.mean() - p.mean()) < 0.08
+        observed.append(y.mean())
+        predicted.append(p.mean())
+    assert np.corrcoef(observed, predicted)[0, 1] > 0.95
+    assert first["p_abandon_observable"].quantile(0.9) - first["p_abandon_observable"].quantile(0.1) > 0.3
+
+
+def test_oracle_averages_to_the_observable_truth_and_ranks_better(shop: SyntheticShop) -> None:
+    """E[p_abandon | observables] = p_abandon_observable: the oracle only adds what cannot be seen."""
+    from sklearn.metrics import roc_auc_score
+
+    snaps = shop.snapshots
+    for event, group in snaps.groupby("event_type", observed=True):
+        one = group.drop_duplicates("session_id")  # one per cart: independent
+        diff = (one["p_abandon"] - one["p_abandon_observable"]).to_numpy()
+        z = diff.mean() / (diff.std() / np.sqrt(len(diff)))
+        assert abs(z) < 4, (event, z)
+        assert diff.std() > 0.01, event  # the oracle does know more
+    y = snaps["abandoned"].to_numpy()
+    assert roc_auc_score(y, snaps["p_abandon"]) > roc_auc_score(y, snaps["p_abandon_observable"]) > 0.75
+
+
+TINY_PRICES = np.array([9.99, 19.99, 24.99, 44.99, 54.99, 99.99])
+
+
+def _simulated_carts(n: int, known: bool, n_prior: int, engagement: float, visits: int, device: int, source: int,
+                     aov: float, seed: int) -> tuple[Observed, np.ndarray, Outcome]:
+    """Sessions of one shopper profile drawn with the generator's own functions, over a catalogue of six
+    products so that the same observable cart comes up many times; their observable truth and outcomes."""
+    rng = np.random.default_rng(seed)
+    catalog = Catalog(price=TINY_PRICES, category=np.zeros(6, dtype=np.int64),
+                      by_price=np.argsort(TINY_PRICES, kind="stable"), popularity=np.full(6, 1 / 6))
+    orders, value, is_known = np.array([n_prior]), np.array([aov]), np.array([True])
+    prof = Profiles(n_prior=orders, aov=value, price_sens=price_sensitivity(orders, value, is_known),
+                    tilt_level=tilt_level(orders, value))
+    kn = np.full(n, known)
+    eng, vis, src = np.full(n, engagement if known else 0.0), np.full(n, visits if known else 0), np.full(n, source)
+    intent, has_cart, views = draw_intents(rng, np.where(kn, n_prior, 0), kn, eng, vis, src)
+    sessions = Sessions(customer=np.where(kn, 0, -1), start_s=np.arange(n) * 100_000,
+                        device=np.full(n, device, dtype=np.int8), source=src.astype(np.int8),
+                        intent=intent.astype(np.int8), engagement=eng, visits=vis, has_cart=has_cart,
+                        n_views=views)
+    plan = draw_cart_plans(rng, sessions, prof, catalog, draw_browsing(rng, sessions, catalog))
+    state = cart_state(sessions, prof, plan)
+    arm, _, _ = assign_arms(rng, state.cov.known)
+    hz, inc, ret = P.Hazards(), P.Incentives(), P.Returns()
+    window = 24 * 3600.0
+    outcome = draw_outcome(rng, state, arm, plan.account_required, window, hz, inc, ret)
+    obs = observed(sessions, prof, plan, catalog, state, shown_fee(state.band, arm))
+    return obs, observable_truth(obs, line_values(catalog), window, hz, inc, ret), outcome
+
+
+def _signature(obs: Observed, slot: int) -> list[np.ndarray]:
+    """Everything observable at ``slot`` for carts of one profile: views, the lines so far, and from view_cart
+    on the whole cart, from begin_checkout the account step, from add_shipping_info the fee shown."""
+    if slot in P.ADD_SLOTS:
+        k = P.ADD_SLOTS.index(slot) + 1
+        return [obs.views, *(obs.line_cents[:, line] for line in range(k))]
+    key = [obs.views, obs.n_lines, obs.removed, *(obs.line_cents[:, line] for line in range(P.MAX_ITEMS))]
+    if slot >= P.BEGIN_CHECKOUT:
+        key.append(obs.account.astype(np.int64))
+    if slot >= P.ADD_SHIPPING:
+        key.append((obs.fee_shown > 0).astype(np.int64))
+    return key
+
+
+@pytest.mark.parametrize("profile", [(True, 3, 0.8, 4, 1, 3, 75.0), (False, 0, 0.0, 0, 0, 4, np.nan),
+                                     (True, 12, 0.2, 1, 1, 2, 170.0)])
+def test_observable_truth_is_exact_and_equal_for_equal_observables(profile: tuple) -> None:  # type: ignore[type-arg]
+    """Group simulated carts by what is observable at each slot: within a group the observable truth is one
+    number (it reads nothing latent), and the share of the group that is abandoned matches it."""
+    obs, p, outcome = _simulated_carts(250_000, *profile, seed=5)
+    y = outcome.abandoned.astype(np.float64)
+    zs = []
+    for slot in [*P.ADD_SLOTS[:2], P.VIEW_CART, P.BEGIN_CHECKOUT, P.ADD_SHIPPING, P.ADD_PAYMENT]:
+        k = P.ADD_SLOTS.index(slot) + 1 if slot in P.ADD_SLOTS else 1
+        reached = (obs.n_lines >= k) & (outcome.exit_slot > slot)
+        frame = pd.DataFrame({f"k{i}": v[reached] for i, v in enumerate(_signature(obs, slot))})
+        frame["p"], frame["y"] = p[reached, slot], y[reached]
+        frame["v"] = frame["p"] * (1 - frame["p"])
+        groups = frame.groupby([c for c in frame.columns if c.startswith("k")])
+        stats = groups.agg(n=("y", "size"), ys=("y", "sum"), ps=("p", "sum"), vs=("v", "sum"), hi=("p", "max"),
+                           lo=("p", "min"))
+        assert (stats["hi"] - stats["lo"]).max() < 1e-12, slot
+        big = stats[stats["n"] >= 40]
+        assert len(big) >= 10, slot
+        z = (big["ys"] - big["ps"]) / np.sqrt(big["vs"])
+        total = (big["ys"].sum() - big["ps"].sum()) / np.sqrt(big["vs"].sum())
+        assert abs(total) < 4, (slot, total)
+        zs.append(z.to_numpy())
+    every = np.concatenate(zs)
+    assert np.abs(every).max() < 4.8
+    assert (every**2).mean() < 1.3  # chi-square per group, about 1 when exact
+
+
+def test_observable_truth_reads_only_what_is_visible_at_each_slot() -> None:
+    obs, p, _ = _simulated_carts(40_000, True, 2, 0.5, 3, 0, 1, 50.0, seed=8)
+    rng = np.random.default_rng(9)
+    n = len(obs)
+    catalog_lines = np.round(TINY_PRICES * 100).astype(np.int64)
+    lines = rng.choice(catalog_lines, (n, P.MAX_ITEMS)) * rng.integers(1, 4, (n, P.MAX_ITEMS))
+    window, hz, inc, ret = 24 * 3600.0, P.Hazards(), P.Incentives(), P.Returns()
+    table = line_values(Catalog(price=TINY_PRICES, category=np.zeros(6, dtype=np.int64),
+                                by_price=np.argsort(TINY_PRICES, kind="stable"), popularity=np.full(6, 1 / 6)))
+
+    def again(**changes: np.ndarray) -> np.ndarray:
+        return observable_truth(dataclasses.replace(obs, **changes), table, window, hz, inc, ret)
+
+    for k in (1, 2):  # the lines after the k-th, how many there are, the removal, the account step and the fee
+        more = rng.integers(1, P.MAX_ITEMS + 1, n)
+        cents = np.where(np.arange(P.MAX_ITEMS)[None, :] < k, obs.line_cents, lines)
+        cents = np.where(np.arange(P.MAX_ITEMS)[None, :] < np.maximum(more, k)[:, None], cents, 0)
+        removed = np.where(rng.random(n) < 0.5, rng.integers(0, P.MAX_ITEMS, n) % np.maximum(more, k), -1)
+        changed = again(line_cents=cents, n_lines=np.maximum(more, k), removed=removed,
+                        account=rng.random(n) < 0.5, fee_shown=rng.choice([0.0, P.SHIPPING_FEE], n))
+        both = obs.n_lines >= k
+        slot = P.ADD_SLOTS[k - 1]
+        assert np.array_equal(changed[both, slot], p[both, slot]), k
+    flipped = again(account=~obs.account, fee_shown=np.where(obs.fee_shown > 0, 0.0, P.SHIPPING_FEE))
+    assert np.array_equal(flipped[:, P.VIEW_CART], p[:, P.VIEW_CART])
+    assert not np.allclose(flipped[:, P.BEGIN_CHECKOUT], p[:, P.BEGIN_CHECKOUT])
+    fee_only = again(fee_shown=np.where(obs.fee_shown > 0, 0.0, P.SHIPPING_FEE))
+    assert np.array_equal(fee_only[:, P.BEGIN_CHECKOUT], p[:, P.BEGIN_CHECKOUT])
+    assert not np.allclose(fee_only[:, P.ADD_SHIPPING], p[:, P.ADD_SHIPPING])
+    # and nothing latent is an input at all
+    assert {f.name for f in dataclasses.fields(Observed)} == {
+        "cov", "tilt_level", "views", "line_cents", "n_lines", "removed", "account", "fee_shown"}
+    assert {f.name for f in dataclasses.fields(Covariates)} == {
+        "known", "n_prior", "engagement", "visits", "device", "source", "price_sens"}
 
 
 # -- experiments and incentive effects ---------------------------------------------------------------------------

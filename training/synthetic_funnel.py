@@ -2,161 +2,249 @@
 
 From its first ``add_to_cart`` a cart walks the slots of :data:`synthetic_params.SLOT_EVENTS` that its plan made
 active. Before each active slot's event the shopper leaves with probability ``q + (1 - q) * sigmoid(logit)``:
-``q`` is an interruption (more on mobile and at a forced account step), the logit is a decision that depends on
-the latent intent, the customer's past orders and e-mail engagement, device, traffic source, cart value, the
-account step, the shipping fee against the free-shipping threshold, a per-session noise term and the incentive.
-An interrupted known customer comes back and orders the same cart within the label window with probability ``r``
-(raised by a reminder e-mail). Decisions to leave are final.
+``q`` is an interruption (more on mobile and at a forced account step), the logit is a decision. On the
+cart-building slots the decision depends on the latent intent and on what the shop knows of the shopper (past
+orders, e-mail engagement, recent visits, device, traffic source); on the checkout slots also on the cart's price
+band (times the shopper's price sensitivity), the account step, the shipping fee against the free-shipping
+threshold and the incentive. An interrupted known customer comes back and orders the same cart within the label
+window with probability ``r`` (raised by a reminder e-mail). Decisions to leave are final.
 
-The truth is computed from the same numbers, with no simulation: standing at slot ``j``, ``A_j`` is the
-probability of reaching the purchase and ``B_j`` that of leaving by an interruption, both sums over suffix products
-of the remaining slots' continuation probabilities, so ``P(abandon) = 1 - A_j - r * B_j``. Before
-``begin_checkout`` the account step is not known yet, so the probability averages the two cases with
-ACCOUNT_REQUIRED_PROB; from ``begin_checkout`` on the actual case is used.
+Every function here broadcasts: the covariates may be shaped ``[n, 1, ...]`` and the intent, the arm, the band
+and the account step given as arrays over extra axes, so :mod:`training.synthetic_observable` evaluates exactly
+these hazards for every value of what it cannot see.
+
+The oracle truth (:func:`truth`) is computed from the same numbers, with no simulation: standing at slot ``j``,
+``A_j`` is the probability of reaching the purchase and ``B_j`` that of leaving by an interruption, both sums over
+suffix products of the remaining slots' continuation probabilities, so ``P(abandon) = 1 - A_j - r * B_j``. It
+knows the intent, the plan and the arm; before ``begin_checkout`` the account step is not known yet, so it averages
+the two cases with ACCOUNT_REQUIRED_PROB.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
 from training import synthetic_params as P
 
+EDGE_CENTS = np.round(P.VALUE_EDGES[1:-1] * 100).astype(np.int64)
+"""Inner band edges in cents: band ``b`` holds values in ``[EDGE[b-1], EDGE[b])``."""
+THRESHOLD_BAND = int(np.searchsorted(P.VALUE_EDGES, P.FREE_SHIPPING_THRESHOLD))
+"""First band at or above the free-shipping threshold (bands below it pay the fee)."""
+LOG_LEVEL = np.log(P.VALUE_LEVEL / P.Hazards.reference_value)
+NEAR_LEVEL = np.exp(-np.maximum(P.FREE_SHIPPING_THRESHOLD - P.VALUE_LEVEL, 0.0) / P.Hazards.fee_near_scale)
+SIZE_LEVEL = (P.VALUE_LEVEL / P.Hazards.reference_value) ** P.Incentives.discount_value_exponent
+
+
+def band_of_cents(cents: np.ndarray) -> np.ndarray:
+    """Price band (index into VALUE_LEVEL) of cart values given in cents."""
+    return np.asarray(np.searchsorted(EDGE_CENTS, cents, side="right"), dtype=np.int64)
+
+
+def to_cents(value: np.ndarray) -> np.ndarray:
+    """Money with two decimals as integer cents."""
+    return np.asarray(np.round(np.asarray(value) * 100.0), dtype=np.int64)
+
 
 @dataclass(frozen=True)
-class CartState:
-    """What the generator knows about each cart at its first add_to_cart (arrays over carts).
+class Covariates:
+    """What the shop knows about each cart's shopper when the session starts (arrays over carts).
 
-    Everything here is fixed from that moment: the plan (``active``, ``value``) is latent but decided.
+    All of it is a function of the tables: the orders, e-mail events and sessions before the session start,
+    and the session's own first event.
     """
 
     known: np.ndarray
     n_prior: np.ndarray
     """Orders placed before the event window (0 for guests)."""
-    kind: np.ndarray
-    """Latent customer kind, -1 for guests."""
     engagement: np.ndarray
     """E-mail engagement score at the session start, 0..1 (0 for guests)."""
+    visits: np.ndarray
+    """The customer's sessions in the 30 days before this one (0 for guests)."""
     device: np.ndarray
     source: np.ndarray
-    intent: np.ndarray
-    noise: np.ndarray
-    """Per-session logit noise (latent)."""
     price_sens: np.ndarray
-    responsiveness: np.ndarray
-    """Per-session multiplier of incentive effects (latent)."""
-    value: np.ndarray
-    """Planned cart value at checkout (shop currency)."""
-    fee: np.ndarray
-    """Shipping fee the shopper would pay without an incentive: 0 at or above the threshold."""
-    active: np.ndarray
-    """[n, N_SLOTS] slots of the plan."""
+    """From the mean value of the orders before the window (see :func:`synthetic_population.price_sensitivity`)."""
 
     def __len__(self) -> int:
         return len(self.known)
 
+    def take(self, index: np.ndarray) -> Covariates:
+        return Covariates(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+
+    def expand(self, ndim: int) -> Covariates:
+        """The same covariates shaped ``[n, 1, ..., 1]`` (``ndim`` axes) for broadcasting."""
+        shape = (-1,) + (1,) * (ndim - 1)
+        return Covariates(**{f.name: np.reshape(getattr(self, f.name), shape) for f in fields(self)})
+
     @property
     def vip(self) -> np.ndarray:
-        return self.n_prior >= P.Incentives.vip_orders
+        return np.asarray(self.n_prior >= P.Incentives.vip_orders)
+
+
+@dataclass(frozen=True)
+class CartState:
+    """The generator's state of each cart at its first add_to_cart (arrays over carts): the shopper's covariates,
+    the latent intent and the plan (fixed from that moment, latent until it unfolds)."""
+
+    cov: Covariates
+    intent: np.ndarray
+    """Latent intent of the session."""
+    value: np.ndarray
+    """Planned cart value at checkout (shop currency)."""
+    active: np.ndarray
+    """[n, N_SLOTS] slots of the plan."""
+
+    def __len__(self) -> int:
+        return len(self.intent)
+
+    def take(self, index: np.ndarray) -> CartState:
+        return CartState(cov=self.cov.take(index), intent=self.intent[index], value=self.value[index],
+                         active=self.active[index])
+
+    @property
+    def band(self) -> np.ndarray:
+        return band_of_cents(to_cents(self.value))
+
+    @property
+    def fee(self) -> np.ndarray:
+        """Shipping fee the shopper would pay without an incentive: 0 at or above the threshold."""
+        return np.where(self.band >= THRESHOLD_BAND, 0.0, P.SHIPPING_FEE)
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
     return np.asarray(1.0 / (1.0 + np.exp(-x)))
 
 
-def reluctance(st: CartState, hz: P.Hazards) -> np.ndarray:
+def _sigmoid_in_place(x: np.ndarray) -> np.ndarray:
+    """sigmoid(x), overwriting ``x`` (a fresh array of logits)."""
+    np.negative(x, out=x)
+    np.exp(x, out=x)
+    x += 1.0
+    return np.asarray(np.reciprocal(x, out=x))
+
+
+def trait(cov: Covariates, hz: P.Hazards) -> np.ndarray:
+    """The shopper's log-odds of leaving from what the shop knows of them (before intent and slot terms)."""
+    known_part = (
+        hz.loyalty_per_log_order * np.log1p(cov.n_prior)
+        + hz.no_orders * (cov.n_prior == 0)
+        + hz.per_visit * np.minimum(cov.visits, P.VISITS_CAP)
+        + hz.unengaged * (1.0 - cov.engagement)
+    )
+    return np.asarray(np.where(cov.known, known_part, hz.guest) + np.asarray(hz.device)[cov.device]
+                      + np.asarray(hz.source)[cov.source])
+
+
+def reluctance(cov: Covariates, intent: np.ndarray, hz: P.Hazards) -> np.ndarray:
     """The shopper's general log-odds of leaving, shared by every slot (before slot-specific terms)."""
-    known = st.known
-    trait = np.where(
-        known,
-        hz.loyalty_per_log_order * np.log1p(st.n_prior)
-        + hz.no_orders * (st.n_prior == 0)
-        + hz.frequent_visitor * (st.kind == P.FREQUENT_VISITOR)
-        + hz.big_spender * (st.kind == P.BIG_SPENDER)
-        + hz.unengaged * (1.0 - st.engagement),
-        hz.guest,
-    )
-    price = hz.price_per_log_value * st.price_sens * np.log(np.maximum(st.value, 1.0) / hz.reference_value)
-    return np.asarray(
-        np.asarray(hz.intent)[st.intent] + trait + np.asarray(hz.device)[st.device]
-        + np.asarray(hz.source)[st.source] + price + st.noise
-    )
+    return np.asarray(np.asarray(hz.intent)[intent] + trait(cov, hz))
 
 
-def shown_fee(st: CartState, arm: np.ndarray) -> np.ndarray:
-    """Shipping fee shown at checkout under ``arm``: free shipping removes it."""
-    return np.where(arm == P.FREE_SHIPPING, 0.0, st.fee)
+def shown_fee(band: np.ndarray, arm: np.ndarray) -> np.ndarray:
+    """Shipping fee shown at checkout for a cart in ``band`` under ``arm``: free shipping removes it."""
+    return np.asarray(np.where((arm == P.FREE_SHIPPING) | (band >= THRESHOLD_BAND), 0.0, P.SHIPPING_FEE))
 
 
-def fee_pain(st: CartState, arm: np.ndarray, hz: P.Hazards) -> np.ndarray:
+def fee_pain(cov: Covariates, band: np.ndarray, arm: np.ndarray, hz: P.Hazards) -> np.ndarray:
     """Extra log-odds of leaving once the fee is shown; largest for carts just under the threshold."""
-    missing = np.maximum(P.FREE_SHIPPING_THRESHOLD - st.value, 0.0)
-    pain = hz.fee_any + hz.fee_near * np.exp(-missing / hz.fee_near_scale)
-    return np.where(shown_fee(st, arm) > 0, pain * (0.6 + 0.4 * st.price_sens), 0.0)
+    pain = (hz.fee_any + hz.fee_near * NEAR_LEVEL[band]) * (0.6 + 0.4 * cov.price_sens)
+    return np.asarray(np.where(shown_fee(band, arm) > 0, pain, 0.0))
 
 
-def discount_responsiveness(st: CartState, inc: P.Incentives) -> np.ndarray:
-    """How much a discount moves this shopper: little when engaged, more when unengaged, never-purchased,
+def discount_responsiveness(cov: Covariates, band: np.ndarray, inc: P.Incentives) -> np.ndarray:
+    """How much a discount moves this shopper: little when engaged, more when unengaged, without orders,
     price-sensitive, on mobile or with a large cart; less for VIPs."""
     floor = inc.discount_engaged_floor
-    known_part = (floor + (1 - floor) * (1 - st.engagement)) \
-        * np.where(st.n_prior == 0, inc.discount_never_purchased, 1.0) \
-        * np.where(st.vip, inc.discount_vip, 1.0)
-    segment = np.where(st.known, known_part, inc.discount_guest_engagement)
-    device = np.where(st.device == 1, inc.discount_mobile, 1.0)
-    size = (np.maximum(st.value, 1.0) / P.Hazards.reference_value) ** inc.discount_value_exponent
-    return np.minimum(segment * device * size * st.price_sens * st.responsiveness, inc.discount_max)
+    known_part = (floor + (1 - floor) * (1 - cov.engagement)) \
+        * np.where(cov.n_prior == 0, inc.discount_never_purchased, 1.0) \
+        * np.where(cov.vip, inc.discount_vip, 1.0)
+    segment = np.where(cov.known, known_part, inc.discount_guest_engagement)
+    device = np.where(cov.device == 1, inc.discount_mobile, 1.0)
+    return np.asarray(np.minimum(segment * device * SIZE_LEVEL[band] * cov.price_sens, inc.discount_max))
 
 
-def incentive_shift(st: CartState, arm: np.ndarray, inc: P.Incentives) -> np.ndarray:
+def incentive_shift(cov: Covariates, band: np.ndarray, arm: np.ndarray, inc: P.Incentives) -> np.ndarray:
     """Log-odds shift of leaving on the checkout slots under ``arm`` (negative = keeps the shopper)."""
-    disc = discount_responsiveness(st, inc)
+    disc = discount_responsiveness(cov, band, inc)
     k5, k10, k15 = inc.discount
-    vip_score = st.vip * st.responsiveness
-    other = st.responsiveness
+    vip = cov.vip
     return np.asarray(np.select(
         [arm == P.DISCOUNT_5, arm == P.DISCOUNT_10, arm == P.DISCOUNT_15, arm == P.EARLY_ACCESS,
          arm == P.GIFT],
         [-k5 * disc, -k10 * disc, -k15 * disc,
-         -(inc.early_access_vip * vip_score + inc.early_access_other * other * ~st.vip),
-         -(inc.gift_vip * vip_score + inc.gift_other * other * ~st.vip)],
+         -np.where(vip, inc.early_access_vip, inc.early_access_other),
+         -np.where(vip, inc.gift_vip, inc.gift_other)],
         default=0.0,
     ))
+
+
+def account_pain(cov: Covariates, hz: P.Hazards) -> np.ndarray:
+    return np.asarray(np.where(~cov.known, hz.account_guest,
+                               np.where(cov.n_prior == 0, hz.account_new, hz.account_known)))
+
+
+def minor_interrupt(cov: Covariates, hz: P.Hazards) -> np.ndarray:
+    """Interruption probability before a cart-building slot."""
+    return np.asarray(np.asarray(hz.interrupt)[cov.device] * hz.interrupt_minor)
+
+
+def minor_decision(general: np.ndarray, slot: int, hz: P.Hazards) -> np.ndarray:
+    """Probability of deciding to leave before cart-building ``slot`` (price does not act there yet)."""
+    return sigmoid(hz.base[slot] + hz.weight_minor * general)
+
+
+def checkout_hazards(cov: Covariates, general: np.ndarray, band: np.ndarray, arm: np.ndarray,
+                     account: np.ndarray, hz: P.Hazards, inc: P.Incentives
+                     ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Per checkout slot (view_cart .. purchase), the interruption and decision probabilities of leaving before
+    its event, broadcast over the shapes of the arguments."""
+    common = general + hz.price_per_log_value * cov.price_sens * LOG_LEVEL[band] \
+        + incentive_shift(cov, band, arm, inc)
+    pain = fee_pain(cov, band, arm, hz)
+    q_major = np.asarray(hz.interrupt)[cov.device]
+    out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for slot in range(P.VIEW_CART, P.N_SLOTS):
+        logit = hz.base[slot] + common
+        q = q_major
+        if slot == P.ADD_SHIPPING:
+            logit = logit + account * account_pain(cov, hz)
+            q = q_major + account * hz.interrupt_account
+        elif slot == P.ADD_PAYMENT:
+            logit = logit + pain
+        elif slot == P.PURCHASE:
+            logit = logit + hz.fee_at_purchase * pain
+        out[slot] = (np.asarray(q), _sigmoid_in_place(np.array(logit, dtype=np.float64)))
+    return out
 
 
 def exit_hazards(st: CartState, arm: np.ndarray, account: np.ndarray, hz: P.Hazards,
                  inc: P.Incentives) -> tuple[np.ndarray, np.ndarray]:
     """[n, N_SLOTS] interruption probabilities ``q`` and decision probabilities ``s`` of leaving before each
     slot's event (slot 0, the first add, has none)."""
-    general = reluctance(st, hz)
-    weight = np.where(P.MAJOR, 1.0, hz.weight_minor)
-    logit = np.asarray(hz.base)[None, :] + weight[None, :] * general[:, None]
-    logit[:, P.MAJOR] += incentive_shift(st, arm, inc)[:, None]
-    account_pain = np.where(
-        ~st.known, hz.account_guest, np.where(st.n_prior == 0, hz.account_new, hz.account_known)
-    )
-    logit[:, P.ADD_SHIPPING] += account * account_pain
-    pain = fee_pain(st, arm, hz)
-    logit[:, P.ADD_PAYMENT] += pain
-    logit[:, P.PURCHASE] += hz.fee_at_purchase * pain
-    q_device = np.asarray(hz.interrupt)[st.device]
-    q = q_device[:, None] * np.where(P.MAJOR, 1.0, hz.interrupt_minor)[None, :]
-    q[:, P.ADD_SHIPPING] += account * hz.interrupt_account
-    s = sigmoid(logit)
-    q[:, 0] = 0.0
-    s[:, 0] = 0.0
+    n = len(st)
+    general = reluctance(st.cov, st.intent, hz)
+    q = np.zeros((n, P.N_SLOTS))
+    s = np.zeros((n, P.N_SLOTS))
+    q_minor = minor_interrupt(st.cov, hz)
+    for slot in range(1, P.VIEW_CART):
+        q[:, slot] = q_minor
+        s[:, slot] = minor_decision(general, slot, hz)
+    for slot, (qs, ss) in checkout_hazards(st.cov, general, st.band, arm, account, hz, inc).items():
+        q[:, slot] = qs
+        s[:, slot] = ss
     return q, s
 
 
-def return_probability(st: CartState, arm: np.ndarray, window_s: float, ret: P.Returns,
+def return_probability(cov: Covariates, intent: np.ndarray, arm: np.ndarray, window_s: float, ret: P.Returns,
                        inc: P.Incentives) -> np.ndarray:
     """Probability that an interrupted shopper orders the cart within ``window_s`` seconds after the
     session's last event (0 for guests)."""
-    logit = (ret.base + ret.per_log_order * np.log1p(st.n_prior) + ret.engagement * st.engagement
-             + np.asarray(ret.intent)[st.intent] + inc.reminder_return_logit * (arm == P.REMINDER))
+    logit = (ret.base + ret.per_log_order * np.log1p(cov.n_prior) + ret.engagement * cov.engagement
+             + np.asarray(ret.intent)[intent] + inc.reminder_return_logit * (arm == P.REMINDER))
     in_time = return_in_window_share(window_s, ret)
-    return np.where(st.known, sigmoid(logit) * in_time, 0.0)
+    return np.asarray(np.where(cov.known, sigmoid(logit) * in_time, 0.0))
 
 
 def return_in_window_share(window_s: float, ret: P.Returns) -> float:
@@ -194,9 +282,10 @@ class Truth:
 
 def truth(st: CartState, arm: np.ndarray, account: np.ndarray, window_s: float, hz: P.Hazards,
           inc: P.Incentives, ret: P.Returns) -> Truth:
-    """Probabilities standing at each slot under ``arm``; before begin_checkout they average over the account
-    step, from it on they use ``account`` (the cart's actual step)."""
-    r = return_probability(st, arm, window_s, ret, inc)[:, None]
+    """Oracle probabilities standing at each slot under ``arm``, given the intent and the plan; before
+    begin_checkout they average over the account step, from it on they use ``account`` (the cart's actual
+    step)."""
+    r = return_probability(st.cov, st.intent, arm, window_s, ret, inc)[:, None]
     parts = []
     for value in (False, True):
         q, s = exit_hazards(st, arm, np.full(len(st), value), hz, inc)
@@ -244,7 +333,7 @@ def draw_outcome(rng: np.random.Generator, st: CartState, arm: np.ndarray, accou
     any_leave = leave.any(axis=1)
     exit_slot = np.where(any_leave, leave.argmax(axis=1), P.N_SLOTS)
     interrupted = any_leave & interrupt[np.arange(n), np.minimum(exit_slot, P.N_SLOTS - 1)]
-    r = return_probability(st, arm, window_s, ret, inc)
+    r = return_probability(st.cov, st.intent, arm, window_s, ret, inc)
     returned = interrupted & (rng.random(n) < r)
     # delay given a return within the window: min_delay + exponential truncated at the window
     share = return_in_window_share(window_s, ret)

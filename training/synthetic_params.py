@@ -33,10 +33,22 @@ NEW_IN_WINDOW_SHARE = 0.3
 """Share of never-purchased customers whose record is created during the event window."""
 AOV_MEDIAN = np.array([70.0, 60.0, 50.0, 50.0, 40.0, 190.0])
 """Median value of a customer's past orders, by kind."""
-PRICE_SENSITIVITY_MEDIAN = np.array([0.7, 0.9, 1.0, 1.2, 1.3, 0.6])
-"""Latent price sensitivity (1 = average), by kind; each customer varies around it."""
-PREMIUM_TILT = np.array([0.8, 1.0, 1.0, 1.0, 1.1, 0.35])
-"""Exponent of the catalogue draw: below 1 leans to dearer products (big spenders)."""
+# What a session does depends on the customer only through what the shop can see before it starts: the number
+# and the average value of the orders placed before the event window (the orders table), the e-mail engagement
+# score (the e-mail table) and the visits of the last 30 days (the events table). The kind shapes that history
+# (orders, values, visits, e-mails) and nothing else.
+PRICE_SENSITIVITY_NO_ORDERS = 1.2
+PRICE_SENSITIVITY_GUEST = 1.1
+PRICE_SENSITIVITY_AOV_REFERENCE = 60.0
+PRICE_SENSITIVITY_AOV_EXPONENT = 0.45
+PRICE_SENSITIVITY_RANGE = (0.5, 1.6)
+"""Price sensitivity (1 = average) of a customer with past orders: ``(aov / REFERENCE) ** -EXPONENT`` clipped to
+RANGE, where ``aov`` is the mean value of the orders placed before the event window; fixed values for customers
+without orders and for guests."""
+TILT_AOV_EDGES = np.array([90.0, 150.0])
+TILT_LEVELS = np.array([1.0, 0.65, 0.35])
+"""Exponent of the catalogue draw of cart lines by the customer's average past order value (below 90, 90-150,
+150 and more; no orders or guest: the first level): below 1 leans to dearer products."""
 
 CITIES: tuple[str, ...] = (
     "Berlin", "Hamburg", "Munich", "Cologne", "Frankfurt", "Stuttgart", "Leipzig", "Dresden",
@@ -95,22 +107,43 @@ HOUR_WEIGHT = np.array(
 
 INTENTS: tuple[str, ...] = ("browse", "consider", "buy")
 BROWSE, CONSIDER, BUY = range(len(INTENTS))
+ORDER_GROUPS: tuple[str, ...] = ("guest", "no_orders", "one_order", "two_to_nine", "ten_plus")
+"""Groups of customers by the orders they placed before the event window."""
 INTENT_SHARE = np.array(
     [
-        [0.35, 0.35, 0.30],  # vip
-        [0.45, 0.35, 0.20],  # recurring
-        [0.55, 0.30, 0.15],  # one_time
-        [0.60, 0.30, 0.10],  # never_purchased
-        [0.80, 0.17, 0.03],  # frequent_visitor
-        [0.45, 0.33, 0.22],  # big_spender
-        [0.60, 0.28, 0.12],  # guest (last row)
+        [0.60, 0.28, 0.12],  # guest
+        [0.62, 0.28, 0.10],  # no orders
+        [0.55, 0.30, 0.15],  # one order
+        [0.45, 0.35, 0.20],  # 2-9 orders
+        [0.35, 0.35, 0.30],  # 10 or more (VIP)
     ]
 )
+"""Intent shares of a session by order group, for an average engagement and no recent visits; the logits move
+with the covariates below."""
+INTENT_ENGAGEMENT = np.array([0.0, 0.3, 0.8])
+"""Logit shift per unit of (engagement score - 0.5), by intent."""
+INTENT_PER_VISIT = np.array([0.0, -0.05, -0.12])
+"""Logit shift per visit of the last 30 days (at most VISITS_CAP): frequent visitors mostly browse."""
+VISITS_CAP = 10
+INTENT_SOURCE = np.array(
+    [
+        [0.0, 0.0, 0.2],    # direct
+        [0.0, 0.0, 0.0],    # organic
+        [0.0, 0.1, 0.3],    # paid
+        [0.0, 0.2, 0.4],    # email
+        [0.0, -0.2, -0.4],  # social
+        [0.0, 0.0, 0.0],    # referral
+        [0.0, 0.0, 0.0],    # unknown
+    ]
+)
+"""Logit shift by traffic source (rows) and intent (columns)."""
 CART_PROB = np.array([0.03, 0.15, 0.55])
 """Chance that a session builds a cart, by latent intent."""
-VIEWS_MEAN = np.array([3.0, 4.0, 2.5])
-"""Mean number of product views before the first add (or in the whole visit), by intent."""
-FREQUENT_VISITOR_EXTRA_VIEWS = 1.0
+VIEWS_MEAN = np.array([3.0, 4.5, 1.8])
+"""Mean number of product views before the first add (or in the whole visit), by intent: buyers go straight to
+the product, considerers compare."""
+VIEWS_PER_VISIT = 0.1
+"""Extra mean views per visit of the last 30 days (at most VISITS_CAP): habitual visitors look around more."""
 PRE_CART_GAP_MEAN = 40.0
 
 # -- catalogue -------------------------------------------------------------------------------------------------
@@ -148,6 +181,14 @@ FREE_SHIPPING_THRESHOLD = 60.0
 SHIPPING_FEE = 5.9
 ACCOUNT_REQUIRED_PROB = 0.3
 
+VALUE_EDGES = np.array([0.0, 20.0, 35.0, 45.0, 52.0, 56.0, 60.0, 75.0, 100.0, 150.0, 250.0, np.inf])
+"""Price bands of the cart value at checkout: the shopper weighs a cart by its band, not to the cent. The bands
+below FREE_SHIPPING_THRESHOLD are finer near it, where the shipping fee hurts most."""
+VALUE_LEVEL = np.array([14.0, 27.0, 40.0, 48.5, 54.0, 58.0, 67.0, 87.0, 122.0, 195.0, 350.0])
+"""The value the shopper has in mind for each band (its price reluctance, fee pain and discount size)."""
+N_BANDS = len(VALUE_LEVEL)
+assert len(VALUE_EDGES) == N_BANDS + 1 and FREE_SHIPPING_THRESHOLD in VALUE_EDGES
+
 # -- funnel slots ----------------------------------------------------------------------------------------------
 # A cart session walks these slots in order from its first add_to_cart; its plan says which are active.
 
@@ -176,19 +217,19 @@ class Hazards:
         0.0, -3.0, -3.3, -3.0, -3.3, -3.0, -3.3, -3.3, -1.3, -1.0, -1.6, -1.8, -2.2,
     )
     weight_minor: float = 0.4
-    """Weight of the shopper's general reluctance on the cart-building slots."""
+    """Weight of the shopper's general reluctance on the cart-building slots (where price does not act yet)."""
     intent: tuple[float, float, float] = (1.4, 0.3, -0.9)
     loyalty_per_log_order: float = -0.3
     no_orders: float = 0.35
-    frequent_visitor: float = 0.6
-    big_spender: float = -0.15
+    per_visit: float = 0.06
+    """Per visit of the last 30 days (at most VISITS_CAP): habitual browsers leave more."""
     guest: float = 0.35
     device: tuple[float, ...] = (0.0, 0.3, 0.1, 0.15)
     source: tuple[float, ...] = (-0.15, 0.0, 0.2, -0.3, 0.4, 0.05, 0.0)
     unengaged: float = 0.5
     price_per_log_value: float = 0.3
+    """On the checkout slots, per unit of log(band value / reference_value), times the price sensitivity."""
     reference_value: float = 50.0
-    noise_sd: float = 0.5
     # account step, at add_shipping_info
     account_guest: float = 1.4
     account_new: float = 0.9
@@ -224,7 +265,6 @@ class Incentives:
     gift_vip: float = 0.45
     gift_other: float = 0.04
     reminder_return_logit: float = 1.2
-    responsiveness_sd: float = 0.3
     discount_max: float = 2.5
     """Cap on discount responsiveness, so no shopper is moved implausibly far."""
 

@@ -35,10 +35,8 @@ class Customers:
     """Engagement level at the window start, index into ENGAGEMENT_LEVELS (non-subscribers: unengaged)."""
     lapse_s: np.ndarray
     """Opens stop after this time (float; +inf never lapses, -inf never opened)."""
-    price_sens: np.ndarray
-    """Latent price sensitivity, 1 = average."""
     aov: np.ndarray
-    """Typical value of the customer's orders."""
+    """Typical value of the customer's orders (latent; the shop sees the orders' values)."""
 
     def __len__(self) -> int:
         return len(self.kind)
@@ -131,7 +129,6 @@ def draw_customers(rng: np.random.Generator, n: int, start_s: int, days: int) ->
         subscriber=subscriber,
         engagement=level.astype(np.int8),
         lapse_s=lapse,
-        price_sens=P.PRICE_SENSITIVITY_MEDIAN[kind] * rng.lognormal(0.0, 0.3, n),
         aov=P.AOV_MEDIAN[kind] * rng.lognormal(0.0, 0.3, n),
     )
 
@@ -146,6 +143,49 @@ def draw_history_orders(rng: np.random.Generator, cust: Customers, start_s: int)
     value = np.maximum(np.round(cust.aov[owner] * rng.lognormal(0.0, 0.5, len(owner)), 2), 5.0)
     return Orders(customer=owner, time_s=time_s, value=value,
                   session=np.full(len(owner), -1, dtype=np.int64))
+
+
+@dataclass(frozen=True)
+class Profiles:
+    """What the shop knows about each customer from the orders placed before the event window (arrays over
+    customers). Everything a session does depends on the customer only through this, the e-mail engagement score
+    and the recent visits, never through the latent kind."""
+
+    n_prior: np.ndarray
+    """Orders placed before the event window."""
+    aov: np.ndarray
+    """Their mean value (NaN without orders)."""
+    price_sens: np.ndarray
+    """Price sensitivity, a function of ``aov`` (see PRICE_SENSITIVITY_*)."""
+    tilt_level: np.ndarray
+    """Index into TILT_LEVELS: how much the customer's cart lines lean to dearer products."""
+
+
+def price_sensitivity(n_prior: np.ndarray, aov: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Price sensitivity from the orders before the window: lower for customers whose orders were dearer."""
+    lo, hi = P.PRICE_SENSITIVITY_RANGE
+    with np.errstate(invalid="ignore", divide="ignore"):
+        from_aov = np.clip((aov / P.PRICE_SENSITIVITY_AOV_REFERENCE) ** -P.PRICE_SENSITIVITY_AOV_EXPONENT, lo, hi)
+    return np.where(~known, P.PRICE_SENSITIVITY_GUEST,
+                    np.where(n_prior > 0, from_aov, P.PRICE_SENSITIVITY_NO_ORDERS))
+
+
+def tilt_level(n_prior: np.ndarray, aov: np.ndarray) -> np.ndarray:
+    """Index into TILT_LEVELS from the mean past order value (the first level without orders)."""
+    level = np.searchsorted(P.TILT_AOV_EDGES, np.where(n_prior > 0, aov, 0.0), side="right")
+    return np.asarray(level, dtype=np.int64)
+
+
+def profiles(cust: Customers, history: Orders) -> Profiles:
+    """Each customer's profile from their orders before the window."""
+    n = len(cust)
+    count = np.bincount(history.customer, minlength=n)
+    total = np.bincount(history.customer, weights=history.value, minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        aov = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    return Profiles(n_prior=count.astype(np.int64), aov=aov,
+                    price_sens=price_sensitivity(count, aov, np.ones(n, dtype=bool)),
+                    tilt_level=tilt_level(count, aov))
 
 
 def campaign_times(start_s: int, end_s: int) -> np.ndarray:

@@ -1,8 +1,11 @@
 """The synthetic shop's visits: sessions, their browsing before any cart, and the planned carts.
 
-Times are int64 seconds since the Unix epoch (UTC), money is in the shop currency. A cart's *plan* (its lines,
+Times are int64 seconds since the Unix epoch (UTC), money is in the shop currency. A session's latent intent comes
+from a prior over what the shop knows when it starts (:func:`intent_prior`), never from the customer's kind; the
+intent sets whether the session builds a cart and how many products it views first. A cart's *plan* (its lines,
 quantities, an optional removal, whether checkout will require an account, and the time of every step) is decided at
-its first ``add_to_cart``; the funnel (:mod:`training.synthetic_funnel`) then decides how far the shopper gets.
+its first ``add_to_cart`` independently of the intent; the funnel (:mod:`training.synthetic_funnel`) then decides
+how far the shopper gets.
 """
 
 from __future__ import annotations
@@ -12,7 +15,15 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 
 from training import synthetic_params as P
-from training.synthetic_population import DAY, Customers, Emails, categorical, engagement_score, last_engagement_s
+from training.synthetic_population import (
+    DAY,
+    Customers,
+    Emails,
+    Profiles,
+    categorical,
+    engagement_score,
+    last_engagement_s,
+)
 
 PAGE_VIEW, VIEW_ITEM = 0, 1
 """Event codes of browsing rows (indices into :data:`features.schema.EVENT_TYPES`)."""
@@ -57,6 +68,8 @@ class Sessions:
     """Latent intent, index into INTENTS."""
     engagement: np.ndarray
     """Engagement score in [0, 1] at the session start (0 for guests), see ``engagement_score``."""
+    visits: np.ndarray
+    """The customer's sessions that started in the 30 days before this one (0 for guests)."""
     has_cart: np.ndarray
     n_views: np.ndarray
     """Product views before the first add (or in the whole visit without a cart)."""
@@ -81,9 +94,58 @@ def _session_days(rng: np.random.Generator, cust: Customers, start_s: int, days:
     return owner, cust.active_from_s[owner] + day * DAY
 
 
-def draw_sessions(rng: np.random.Generator, cust: Customers, emails: Emails, start_s: int, days: int
-                  ) -> Sessions:
-    """Known customers' and guests' sessions in the window ``[start_s, start_s + days)``, ordered by start."""
+def recent_visits(customer: np.ndarray, start_s: np.ndarray, days: int = 30) -> np.ndarray:
+    """Per session, the sessions of the same customer that started in ``[start - days, start)`` (0 for guests)."""
+    known = customer >= 0
+    shift = np.int64(1) << np.int64(40)
+    origin = int(start_s.min(initial=0)) - days * DAY
+    key = np.maximum(customer, 0).astype(np.int64) * shift + (start_s - origin)
+    keys = np.sort(key[known])
+    count = np.searchsorted(keys, key, side="left") - np.searchsorted(keys, key - days * DAY, side="left")
+    return np.where(known, count, 0).astype(np.int64)
+
+
+def order_group(n_prior: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Index into ORDER_GROUPS: guest, no orders, one, two to nine, ten or more before the window."""
+    group = np.select([n_prior == 0, n_prior == 1, n_prior < 10], [1, 2, 3], default=4)
+    return np.where(known, group, 0)
+
+
+def intent_prior(n_prior: np.ndarray, known: np.ndarray, engagement: np.ndarray, visits: np.ndarray,
+                 source: np.ndarray) -> np.ndarray:
+    """[n, 3] probabilities of each intent of a session, from what the shop knows when it starts."""
+    logit = np.log(P.INTENT_SHARE[order_group(n_prior, known)])
+    logit += (engagement - 0.5)[:, None] * P.INTENT_ENGAGEMENT[None, :]
+    logit += np.minimum(visits, P.VISITS_CAP)[:, None] * P.INTENT_PER_VISIT[None, :]
+    logit += P.INTENT_SOURCE[source]
+    logit -= logit.max(axis=1, keepdims=True)
+    weight = np.exp(logit)
+    return np.asarray(weight / weight.sum(axis=1, keepdims=True))
+
+
+def views_mean(visits: np.ndarray) -> np.ndarray:
+    """[n, 3] mean product views before the first add (or in the whole visit), by intent."""
+    return np.asarray(P.VIEWS_MEAN[None, :] + P.VIEWS_PER_VISIT * np.minimum(visits, P.VISITS_CAP)[:, None])
+
+
+def draw_intents(rng: np.random.Generator, n_prior: np.ndarray, known: np.ndarray, engagement: np.ndarray,
+                 visits: np.ndarray, source: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each session's latent intent, whether it builds a cart and its product views before the first add."""
+    n = len(known)
+    cum = np.cumsum(intent_prior(n_prior, known, engagement, visits, source), axis=1)
+    intent = np.minimum((rng.random(n)[:, None] >= cum).sum(axis=1), len(P.INTENTS) - 1)
+    has_cart = rng.random(n) < P.CART_PROB[intent]
+    n_views = rng.poisson(views_mean(visits)[np.arange(n), intent]) + has_cart
+    return intent, has_cart, n_views
+
+
+def draw_sessions(rng: np.random.Generator, cust: Customers, prof: Profiles, emails: Emails, start_s: int,
+                  days: int) -> Sessions:
+    """Known customers' and guests' sessions in the window ``[start_s, start_s + days)``, ordered by start.
+
+    The latent intent is drawn from :func:`intent_prior`: the orders before the window, the e-mail engagement
+    score, the visits of the last 30 days and the traffic source; not from the customer's kind.
+    """
     owner, midnight = _session_days(rng, cust, start_s, days)
     n_guest = int(rng.poisson(len(owner) * P.GUEST_SESSION_SHARE / (1 - P.GUEST_SESSION_SHARE)))
     guest_midnight = start_s + rng.integers(0, days, n_guest) * DAY
@@ -95,18 +157,16 @@ def draw_sessions(rng: np.random.Generator, cust: Customers, emails: Emails, sta
     order = np.lexsort((customer, start))
     customer, start = customer[order], start[order]
     known = customer >= 0
-    kind_row = np.where(known, cust.kind[np.maximum(customer, 0)], len(P.KINDS))
     last = last_engagement_s(emails, customer, start)
     engagement = engagement_score((start - last) / DAY)
-    intent = categorical(rng, P.INTENT_SHARE, rows=kind_row)
+    visits = recent_visits(customer, start)
     source = np.where(
         engagement > 0.5,
         categorical(rng, P.SOURCE_SHARE_ENGAGED, size=n),
         categorical(rng, P.SOURCE_SHARE, size=n),
     )
-    has_cart = rng.random(n) < P.CART_PROB[intent]
-    extra = np.where(kind_row == P.FREQUENT_VISITOR, P.FREQUENT_VISITOR_EXTRA_VIEWS, 0.0)
-    n_views = rng.poisson(P.VIEWS_MEAN[intent] + extra) + has_cart
+    n_prior = np.where(known, prof.n_prior[np.maximum(customer, 0)], 0)
+    intent, has_cart, n_views = draw_intents(rng, n_prior, known, engagement, visits, source)
     return Sessions(
         customer=customer,
         start_s=start,
@@ -114,6 +174,7 @@ def draw_sessions(rng: np.random.Generator, cust: Customers, emails: Emails, sta
         source=source.astype(np.int8),
         intent=intent.astype(np.int8),
         engagement=engagement,
+        visits=visits,
         has_cart=has_cart,
         n_views=n_views.astype(np.int64),
     )
@@ -201,19 +262,26 @@ def _active_slots(n_lines: np.ndarray, removed: np.ndarray) -> np.ndarray:
     return active
 
 
-def draw_cart_plans(rng: np.random.Generator, sessions: Sessions, cust: Customers, catalog: Catalog,
+def cart_tilt_level(sessions: Sessions, prof: Profiles, session: np.ndarray) -> np.ndarray:
+    """Index into TILT_LEVELS of each session in ``session`` (guests: the first level)."""
+    owner = sessions.customer[session]
+    return np.where(owner >= 0, prof.tilt_level[np.maximum(owner, 0)], 0)
+
+
+def draw_cart_plans(rng: np.random.Generator, sessions: Sessions, prof: Profiles, catalog: Catalog,
                     browsing: Browsing) -> CartPlan:
     """Plan every cart session's lines, removal, account step and step times.
 
-    Lines lean to dearer products for big spenders (PREMIUM_TILT); see :func:`show_first_line` for the view
-    that precedes the first add.
+    Lines are independent draws from the catalogue, leaning to dearer products for customers whose past orders
+    were dear (TILT_LEVELS); the number of lines, the removal and the account step are independent of everything
+    else. See :func:`show_first_line` for the view that precedes the first add.
     """
     session = np.flatnonzero(sessions.has_cart)
     n = len(session)
-    owner = sessions.customer[session]
-    tilt = np.where(owner >= 0, P.PREMIUM_TILT[cust.kind[np.maximum(owner, 0)]], 1.0)
+    tilt = P.TILT_LEVELS[cart_tilt_level(sessions, prof, session)]
     u = rng.random((n, P.MAX_ITEMS)) ** tilt[:, None]
-    product = catalog.by_price[np.minimum((u * P.N_PRODUCTS).astype(np.int64), P.N_PRODUCTS - 1)]
+    n_products = len(catalog.by_price)
+    product = catalog.by_price[np.minimum((u * n_products).astype(np.int64), n_products - 1)]
     quantity = 1 + categorical(rng, P.QUANTITY_SHARE, size=n * P.MAX_ITEMS).reshape(n, P.MAX_ITEMS)
     n_lines = 1 + np.minimum(rng.poisson(P.EXTRA_ITEMS_MEAN, n), P.MAX_ITEMS - 1)
     removes = (n_lines >= 2) & (rng.random(n) < P.REMOVE_PROB)
@@ -242,14 +310,15 @@ def show_first_line(browsing: Browsing, plan: CartPlan) -> Browsing:
 
 
 def separate_carts(sessions: Sessions, plan: CartPlan, window_s: int) -> np.ndarray:
-    """Mask of sessions to keep so that each known customer's label windows never overlap.
+    """Mask of carts (plans) to keep so that each known customer's label windows never overlap.
 
-    A known customer's cart session is dropped when it starts no later than ``window_s`` after the planned end of
-    an earlier cart session of the same customer. Then every order a customer places between a cart session's
-    start and the end of its label window comes from that session (its purchase or its return), so the label is
-    decided by that cart's own hazards alone.
+    A known customer's cart is dropped when its session starts no later than ``window_s`` after the planned end
+    of an earlier cart session of the same customer (the session stays, as a visit without a cart). Then every
+    order a customer places between a cart session's start and the end of its label window comes from that
+    session (its purchase or its return), so the label is decided by that cart's own hazards alone. Whether a
+    cart is dropped depends on its session's start and on earlier carts only, never on its own intent or plan.
     """
-    keep = np.ones(len(sessions), dtype=bool)
+    keep = np.ones(len(plan), dtype=bool)
     owner = sessions.customer[plan.session]
     known = owner >= 0
     carts = np.flatnonzero(known)
@@ -268,24 +337,16 @@ def separate_carts(sessions: Sessions, plan: CartPlan, window_s: int) -> np.ndar
     running = np.maximum.accumulate(offset + (reach - base))
     earlier = np.concatenate([[np.iinfo(np.int64).min], running[:-1]])
     blocked = offset + (start - base) <= earlier
-    keep[plan.session[carts[blocked]]] = False
+    keep[carts[blocked]] = False
     return keep
 
 
-def drop_sessions(keep: np.ndarray, sessions: Sessions, browsing: Browsing, plan: CartPlan
-                  ) -> tuple[Sessions, Browsing, CartPlan]:
-    """Keep only the sessions in the mask ``keep``, with their browsing rows and cart plans, renumbered."""
-    new_index = np.cumsum(keep) - 1
-    rows = keep[browsing.session]
-    count = np.bincount(browsing.session[rows], minlength=len(sessions))[keep]
-    kept_browsing = Browsing(
-        session=new_index[browsing.session[rows]],
-        position=browsing.position[rows],
-        time_s=browsing.time_s[rows],
-        event=browsing.event[rows],
-        product=browsing.product[rows],
-        last_row=np.cumsum(count) - 1,
-    )
-    carts = keep[plan.session]
-    kept_plan = plan.take(carts)
-    return sessions.take(keep), kept_browsing, replace(kept_plan, session=new_index[kept_plan.session])
+def drop_carts(keep: np.ndarray, sessions: Sessions, plan: CartPlan) -> tuple[Sessions, CartPlan]:
+    """Keep only the carts in the mask ``keep``; the sessions of the others stay, as visits without a cart.
+
+    No session is removed, so the visits a customer has made (which the intent and the hazards read) are all in
+    the events table.
+    """
+    has_cart = sessions.has_cart.copy()
+    has_cart[plan.session[~keep]] = False
+    return replace(sessions, has_cart=has_cart), plan.take(keep)

@@ -8,39 +8,66 @@ The world
     Customers come in the kinds marketers name (VIP, recurring, one-time buyer, never purchased, frequent visitor
     who rarely buys, big spender) plus guests (sessions without a customer id). Past orders go back up to ~2 years
     and weekly campaign e-mails (sent / open / click) a year before the first session, so customers are engaged,
-    semi-engaged or unengaged by their own e-mail history. Eight cities, one dominant. A session has a latent
-    intent (browse / consider / buy); most sessions only view products, some build a cart. From the first
-    ``add_to_cart`` the cart follows a plan (its lines, an optional removal, the time of every step) through
-    the GA4 funnel ``add_to_cart .. view_cart, begin_checkout, add_shipping_info, add_payment_info, purchase``.
-    Before each step the shopper leaves with probability ``q + (1 - q) * sigmoid(logit)``
-    (:mod:`training.synthetic_funnel`): interruptions ``q`` (more on mobile and at a forced account step) and
-    decisions driven by intent, past orders, e-mail engagement, device, traffic source, cart value, the account
-    step (hurts guests and customers without orders most), the shipping fee shown at ``add_shipping_info`` (worst
-    just under the free-shipping threshold), per-session noise, and the incentive. An interrupted known customer
-    may come back within the label window in a new session and buy the same cart (more often after a reminder
-    e-mail).
+    semi-engaged or unengaged by their own e-mail history. Eight cities, one dominant. The kind shapes that
+    history (how many orders and how dear, how often the customer visits, how they read e-mails) and nothing
+    else: a session depends on its customer only through what the shop can see when it starts, the *covariates*
+    (:class:`training.synthetic_funnel.Covariates`): the orders placed before the event window and their mean
+    value (which sets the price sensitivity and how much cart lines lean to dear products), the e-mail engagement
+    score, the visits of the last 30 days, plus the session's device and traffic source.
+
+    A session has a latent intent (browse / consider / buy) drawn from a prior over those covariates
+    (:func:`training.synthetic_sessions.intent_prior`); the intent sets the chance of building a cart and the
+    number of product views before it (buyers go straight to the product). From the first ``add_to_cart`` the cart
+    follows a plan (its lines, drawn independently from the catalogue; an optional removal; the account step;
+    the time of every step) through the GA4 funnel ``add_to_cart .. view_cart, begin_checkout, add_shipping_info,
+    add_payment_info, purchase``. Before each step the shopper leaves with probability
+    ``q + (1 - q) * sigmoid(logit)`` (:mod:`training.synthetic_funnel`): interruptions ``q`` (more on mobile and
+    at a forced account step) and decisions driven by intent, the covariates, and on the checkout steps the cart's
+    price band, the account step (hurts guests and customers without orders most), the shipping fee shown at
+    ``add_shipping_info`` (worst just under the free-shipping threshold) and the incentive. What the model cannot
+    see is the intent, the incentive arm, the rest of the plan, and the randomness of each step (interruptions,
+    decisions) and of the come-back: an interrupted known customer may come back within the label window in a new
+    session and buy the same cart (more often after a reminder e-mail). There is no other hidden per-session or
+    per-customer state: noise is fresh at every step, i.e. it is the Bernoulli draw itself.
 
 Label
     A cart is abandoned when its session has no purchase and its customer places no order within the label
     window after the session's last event (guests: only the in-session purchase counts), as in
-    :mod:`features.definitions`. A known customer's cart sessions are spaced so that no other order of theirs can
-    fall in a cart's window (:func:`training.synthetic_sessions.separate_carts`); the realised label therefore
-    depends on that cart's own draws only.
+    :mod:`features.definitions`. A known customer's carts are spaced so that no other order of theirs can fall in
+    a cart's window (:func:`training.synthetic_sessions.separate_carts`: a cart starting inside an earlier cart's
+    window is dropped and its session stays as a visit without a cart); the realised label therefore depends on
+    that cart's own draws only.
 
 Truth (``truth/snapshots.parquet``)
-    For every snapshot event (``add_to_cart``, ``view_cart`` and the checkout steps of sessions with a cart) the
-    exact probability that the cart is abandoned given the generator's state at that event, computed from the
-    same hazards that drew the outcome (suffix products, no simulation). The state includes: the customer's
-    latent kind, past-order count at the window start, price sensitivity and e-mail engagement at the session
-    start; the session's device, source, latent intent, noise and incentive responsiveness; the cart's *plan*
-    (all its lines and its final value, hence whether checkout will show a fee), and the incentive arm drawn at
-    the first add. It does not include the account step before ``begin_checkout`` (the probability averages over
-    it, as the shop decides it at checkout) nor any draw of whether the shopper leaves or comes back.
+    For every snapshot event (``add_to_cart``, ``view_cart`` and the checkout steps of sessions with a cart), two
+    exact probabilities that the cart is abandoned, computed from the same hazards that drew the outcome (sums and
+    suffix products, no simulation):
+
+    ``p_abandon_observable``
+        P(abandoned | everything observable up to and including the snapshot event): the customer's tables before
+        the session start (through the covariates), the session's events so far (views, lines added, from
+        ``view_cart`` the whole cart, from ``begin_checkout`` the account step, from ``add_shipping_info`` the fee
+        shown) and nothing else. This is the Bayes limit of a risk model on the tables: the best any model can do.
+        It sums over what is not seen with the generator's own probabilities
+        (:mod:`training.synthetic_observable`): the intent and the arm by Bayes' rule (prior x cart x views x
+        surviving every step so far x the fee shown), the account step before checkout, and at an
+        ``add_to_cart`` the rest of the plan (lines still to come, their values from the catalogue, the removal).
+        To make that sum exact the funnel was built for it: customer latents act only through observable
+        covariates, noise is per step, and the value acts through price bands only on the checkout steps, where
+        the whole cart is known, so the future lines enter through the exact distribution of their sum.
+    ``p_abandon``
+        The oracle: the same probability given also the generator's latent state at that event, the session's
+        intent, the incentive arm and the cart's whole plan (hence its final value and whether checkout will show
+        a fee); before ``begin_checkout`` it averages over the account step, and it does not know any draw of
+        whether the shopper leaves or comes back. No model on the tables can reach it; it is an upper bound.
+        Averaged over what the tables show it gives ``p_abandon_observable`` back.
 
 Experiments (``experiments.parquet``, ``truth/experiments.parquet``)
     At the first add of EXPERIMENT_SHARE of carts an arm is drawn uniformly from the eligible ones ('none' and the
     seven incentives; guests cannot get reminder_email or early_access). The truth gives, per experiment cart and
-    for every arm, the probability that the cart is bought and the order value if it is.
+    for every arm, the oracle probability that the cart is bought and the order value if it is. Effects differ by
+    segment through the covariates: discounts barely move engaged customers, free shipping moves carts just under
+    the threshold, VIPs (ten or more past orders) respond to early access and gifts.
 
 Times are UTC; money is in the shop currency.
 """
@@ -48,7 +75,7 @@ Times are UTC; money is in the shop currency.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +97,17 @@ from training.synthetic_events import (
     last_event_s,
     return_sessions,
 )
-from training.synthetic_funnel import CartState, Outcome, Truth, draw_outcome, shown_fee, truth
+from training.synthetic_funnel import (
+    CartState,
+    Covariates,
+    Outcome,
+    Truth,
+    draw_outcome,
+    shown_fee,
+    to_cents,
+    truth,
+)
+from training.synthetic_observable import LineValues, Observed, line_values, observable_truth
 from training.synthetic_population import (
     CLICK,
     DAY,
@@ -79,19 +116,22 @@ from training.synthetic_population import (
     Customers,
     Emails,
     Orders,
+    Profiles,
     draw_campaign_emails,
     draw_customers,
     draw_history_orders,
+    profiles,
 )
 from training.synthetic_sessions import (
     CartPlan,
     Catalog,
     Sessions,
+    cart_tilt_level,
     draw_browsing,
     draw_cart_plans,
     draw_catalog,
     draw_sessions,
-    drop_sessions,
+    drop_carts,
     separate_carts,
     show_first_line,
 )
@@ -122,15 +162,17 @@ class SyntheticShop:
     dataset: Dataset
     snapshots: pd.DataFrame
     """One row per snapshot event of a cart: ``snapshot_id``, ``session_id``, ``customer_id``, ``snapshot_time``,
-    ``event_type``, ``p_abandon`` (exact, given the generator's state), ``p_session_purchase`` and the realised
-    label ``abandoned`` (0/1)."""
+    ``event_type``, ``p_abandon`` (exact, given the generator's latent state: an upper bound),
+    ``p_abandon_observable`` (exact, given what the tables show: the Bayes limit of a model), ``p_session_purchase``
+    (oracle) and the realised label ``abandoned`` (0/1)."""
     experiments: pd.DataFrame
     """One row per experiment cart: the arm given, cart value, fee, and per arm ``p_purchase_<arm>`` and
     ``order_value_<arm>`` (NaN for arms the cart could not get)."""
     carts: pd.DataFrame
     """One row per cart session: segment, intent, plan, incentive, how the session ended and the label."""
     customers: pd.DataFrame
-    """One row per customer: latent segment, engagement level at the window start, price sensitivity."""
+    """One row per customer: latent segment, engagement level at the window start, price sensitivity and tilt (from
+    the orders before the window)."""
     seed: int
     start: str
     days: int
@@ -158,31 +200,47 @@ def _rngs(seed: int, n: int) -> list[np.random.Generator]:
     return [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(n)]
 
 
-def cart_state(rng: np.random.Generator, sessions: Sessions, cust: Customers, plan: CartPlan) -> CartState:
-    """The generator's state of each cart at its first add (latent noise and responsiveness drawn here)."""
-    owner = sessions.customer[plan.session]
+def covariates(sessions: Sessions, prof: Profiles, session: np.ndarray) -> Covariates:
+    """What the shop knows about the shopper of each session in ``session`` when it starts."""
+    owner = sessions.customer[session]
     known = owner >= 0
     safe = np.maximum(owner, 0)
-    hz = P.Hazards()
-    return CartState(
+    return Covariates(
         known=known,
-        n_prior=np.where(known, cust.n_prior[safe], 0),
-        kind=np.where(known, cust.kind[safe], -1),
-        engagement=sessions.engagement[plan.session],
-        device=sessions.device[plan.session].astype(np.int64),
-        source=sessions.source[plan.session].astype(np.int64),
+        n_prior=np.where(known, prof.n_prior[safe], 0),
+        engagement=sessions.engagement[session],
+        visits=sessions.visits[session],
+        device=sessions.device[session].astype(np.int64),
+        source=sessions.source[session].astype(np.int64),
+        price_sens=np.where(known, prof.price_sens[safe], P.PRICE_SENSITIVITY_GUEST),
+    )
+
+
+def cart_state(sessions: Sessions, prof: Profiles, plan: CartPlan) -> CartState:
+    """The generator's state of each cart at its first add: covariates, latent intent and plan."""
+    return CartState(
+        cov=covariates(sessions, prof, plan.session),
         intent=sessions.intent[plan.session].astype(np.int64),
-        noise=rng.normal(0.0, hz.noise_sd, len(plan)),
-        price_sens=np.where(known, cust.price_sens[safe], rng.lognormal(0.0, 0.3, len(plan))),
-        responsiveness=rng.lognormal(0.0, P.Incentives().responsiveness_sd, len(plan)),
         value=plan.value,
-        fee=np.where(plan.value >= P.FREE_SHIPPING_THRESHOLD, 0.0, P.SHIPPING_FEE),
         active=plan.active,
     )
 
 
-def take_state(st: CartState, index: np.ndarray) -> CartState:
-    return CartState(**{f.name: getattr(st, f.name)[index] for f in fields(st)})
+def observed(sessions: Sessions, prof: Profiles, plan: CartPlan, catalog: Catalog, state: CartState,
+             fee: np.ndarray) -> Observed:
+    """What the tables show of each cart, for :func:`training.synthetic_observable.observable_truth`."""
+    lines = np.arange(P.MAX_ITEMS)[None, :] < plan.n_lines[:, None]
+    unit = to_cents(catalog.price[plan.product])
+    return Observed(
+        cov=state.cov,
+        tilt_level=cart_tilt_level(sessions, prof, plan.session),
+        views=sessions.n_views[plan.session],
+        line_cents=np.where(lines, unit * plan.quantity, 0),
+        n_lines=plan.n_lines,
+        removed=plan.removed,
+        account=plan.account_required,
+        fee_shown=fee,
+    )
 
 
 def eligible(known: np.ndarray, arm: int) -> np.ndarray:
@@ -217,6 +275,7 @@ class _World:
 
     cust: Customers
     history: Orders
+    prof: Profiles
     emails: Emails
     catalog: Catalog
     sessions: Sessions
@@ -229,6 +288,7 @@ class _World:
     outcome: Outcome
     fee: np.ndarray
     returns: ReturnSessions
+    lines: LineValues
 
 
 def _reminder_emails(w_plan: CartPlan, outcome: Outcome, arm: np.ndarray, owner: np.ndarray,
@@ -257,30 +317,31 @@ def _simulate(customers: int, days: int, seed: int, start_s: int, window_s: floa
     r = _rngs(seed, 12)
     cust = draw_customers(r[0], customers, start_s, days)
     history = draw_history_orders(r[1], cust, start_s)
+    prof = profiles(cust, history)
     emails = draw_campaign_emails(r[2], cust, start_s, start_s + days * DAY)
     catalog = draw_catalog(r[3])
     bar.update()
-    sessions = draw_sessions(r[4], cust, emails, start_s, days)
+    sessions = draw_sessions(r[4], cust, prof, emails, start_s, days)
     browsing = draw_browsing(r[5], sessions, catalog)
-    plan = draw_cart_plans(r[6], sessions, cust, catalog, browsing)
+    plan = draw_cart_plans(r[6], sessions, prof, catalog, browsing)
     keep = separate_carts(sessions, plan, int(window_s))
-    sessions, browsing, plan = drop_sessions(keep, sessions, browsing, plan)
+    sessions, plan = drop_carts(keep, sessions, plan)
     browsing = show_first_line(browsing, plan)
     bar.update()
-    state = cart_state(r[7], sessions, cust, plan)
-    arm, propensity, in_test = assign_arms(r[8], state.known)
+    state = cart_state(sessions, prof, plan)
+    arm, propensity, in_test = assign_arms(r[8], state.cov.known)
     hz, inc, ret = P.Hazards(), P.Incentives(), P.Returns()
     outcome = draw_outcome(r[9], state, arm, plan.account_required, window_s, hz, inc, ret)
-    fee = shown_fee(state, arm)
+    fee = shown_fee(state.band, arm)
     returns = return_sessions(r[10], plan, outcome, fee, len(sessions))
     n_browsing = np.bincount(browsing.session, minlength=len(sessions))
     rows = Rows.concat([browsing_rows(browsing), cart_rows(plan, outcome, n_browsing, fee), returns.rows])
     bar.update()
     owner = sessions.customer[plan.session]
     reminders = _reminder_emails(plan, outcome, arm, owner, returns)
-    world = _World(cust=cust, history=history, emails=emails, catalog=catalog, sessions=sessions,
+    world = _World(cust=cust, history=history, prof=prof, emails=emails, catalog=catalog, sessions=sessions,
                    n_browsing=n_browsing, plan=plan, state=state, arm=arm, propensity=propensity,
-                   in_test=in_test, outcome=outcome, fee=fee, returns=returns)
+                   in_test=in_test, outcome=outcome, fee=fee, returns=returns, lines=line_values(catalog))
     return world, rows, reminders
 
 
@@ -415,20 +476,22 @@ def _experiments_table(w: _World, ids: _Ids) -> pd.DataFrame:
     }, "experiments")
 
 
-def _truths(w: _World, window_s: float) -> tuple[Truth, dict[int, Truth], np.ndarray]:
-    """Truth under the arm each cart got, and per arm for the experiment carts."""
+def _truths(w: _World, window_s: float) -> tuple[Truth, dict[int, Truth], np.ndarray, np.ndarray]:
+    """Oracle truth under the arm each cart got, per arm for the experiment carts, and the observable truth."""
     hz, inc, ret = P.Hazards(), P.Incentives(), P.Returns()
     actual = truth(w.state, w.arm, w.plan.account_required, window_s, hz, inc, ret)
+    seen = observed(w.sessions, w.prof, w.plan, w.catalog, w.state, w.fee)
+    p_observable = observable_truth(seen, w.lines, window_s, hz, inc, ret)
     carts = np.flatnonzero(w.in_test)
-    sub = take_state(w.state, carts)
+    sub = w.state.take(carts)
     account = w.plan.account_required[carts]
     per_arm = {
         a: truth(sub, np.full(len(carts), a), account, window_s, hz, inc, ret) for a in range(len(P.ARMS))
     }
-    return actual, per_arm, carts
+    return actual, per_arm, carts, p_observable
 
 
-def _snapshot_truth(w: _World, ids: _Ids, actual: Truth) -> pd.DataFrame:
+def _snapshot_truth(w: _World, ids: _Ids, actual: Truth, p_observable: np.ndarray) -> pd.DataFrame:
     emitted = emitted_slots(w.plan, w.outcome)
     cart, slot = np.nonzero(emitted & SNAPSHOT_SLOT[None, :])
     rank = np.cumsum(emitted, axis=1)[cart, slot] - 1
@@ -446,36 +509,42 @@ def _snapshot_truth(w: _World, ids: _Ids, actual: Truth) -> pd.DataFrame:
         "snapshot_time": times(w.plan.time_s[cart, slot]),
         "event_type": category(EVENT_TYPES, code),
         "p_abandon": 1.0 - actual.p_purchase[cart, slot],
+        "p_abandon_observable": p_observable[cart, slot],
         "p_session_purchase": actual.p_session_purchase[cart, slot],
         "abandoned": w.outcome.abandoned[cart].astype(np.int8),
     })
 
 
 def _experiment_truth(w: _World, ids: _Ids, per_arm: dict[int, Truth], carts: np.ndarray) -> pd.DataFrame:
-    st = take_state(w.state, carts)
+    st = w.state.take(carts)
     order = np.lexsort((ids.session_rank[w.plan.session[carts]], w.plan.time_s[carts, 0]))
     session = w.plan.session[carts]
-    segment = np.where(st.known, st.kind, len(P.KINDS))
     frame: dict[str, Any] = {
         "session_id": ids.session_ids(session),
         "customer_id": ids.customer_ids(w.sessions.customer[session]),
         "incentive": category(P.ARMS, w.arm[carts]),
-        "segment": category(SEGMENTS, segment),
-        "orders_before": st.n_prior,
-        "engagement_score": st.engagement,
-        "device": category(DEVICES, st.device),
+        "segment": category(SEGMENTS, _segment(w, session)),
+        "orders_before": st.cov.n_prior,
+        "engagement_score": st.cov.engagement,
+        "device": category(DEVICES, st.cov.device),
         "cart_value": st.value,
         "shipping_fee": st.fee,
     }
     for a, name in enumerate(P.ARMS):
-        ok = eligible(st.known, a)
+        ok = eligible(st.cov.known, a)
         arm = np.full(len(carts), a)
         frame[f"p_purchase_{name}"] = np.where(ok, per_arm[a].p_purchase[:, 0], np.nan)
-        frame[f"order_value_{name}"] = np.where(ok, order_value(st.value, shown_fee(st, arm), arm), np.nan)
+        frame[f"order_value_{name}"] = np.where(ok, order_value(st.value, shown_fee(st.band, arm), arm), np.nan)
     return pd.DataFrame(frame).iloc[order].reset_index(drop=True)
 
 
-def _cart_truth(w: _World, ids: _Ids, actual: Truth) -> pd.DataFrame:
+def _segment(w: _World, session: np.ndarray) -> np.ndarray:
+    """Latent kind of each session's customer (len(KINDS) for guests): for the truth tables only."""
+    owner = w.sessions.customer[session]
+    return np.where(owner >= 0, w.cust.kind[np.maximum(owner, 0)], len(P.KINDS))
+
+
+def _cart_truth(w: _World, ids: _Ids, actual: Truth, p_observable: np.ndarray) -> pd.DataFrame:
     st, out, plan = w.state, w.outcome, w.plan
     exit_code = np.array([EVENT_TYPES.index(e) for e in P.SLOT_EVENTS])[np.minimum(out.exit_slot,
                                                                                    P.N_SLOTS - 1)]
@@ -483,10 +552,12 @@ def _cart_truth(w: _World, ids: _Ids, actual: Truth) -> pd.DataFrame:
     frame = pd.DataFrame({
         "session_id": ids.session_ids(plan.session),
         "customer_id": ids.customer_ids(w.sessions.customer[plan.session]),
-        "segment": category(SEGMENTS, np.where(st.known, st.kind, len(P.KINDS))),
+        "segment": category(SEGMENTS, _segment(w, plan.session)),
         "intent": category(P.INTENTS, st.intent),
-        "engagement_score": st.engagement,
-        "orders_before": st.n_prior,
+        "engagement_score": st.cov.engagement,
+        "orders_before": st.cov.n_prior,
+        "visits_30d": st.cov.visits,
+        "price_sensitivity": st.cov.price_sens,
         "lines": plan.kept_lines.sum(axis=1),
         "cart_value": plan.value,
         "shipping_fee": st.fee,
@@ -494,6 +565,7 @@ def _cart_truth(w: _World, ids: _Ids, actual: Truth) -> pd.DataFrame:
         "in_experiment": w.in_test,
         "incentive": category(P.ARMS, w.arm),
         "p_abandon_first_add": 1.0 - actual.p_purchase[:, 0],
+        "p_abandon_observable_first_add": p_observable[:, 0],
         "purchased": out.purchased,
         "exit_event": category(EVENT_TYPES, np.where(out.purchased, -1, exit_code)),
         "interrupted": out.interrupted,
@@ -504,14 +576,15 @@ def _cart_truth(w: _World, ids: _Ids, actual: Truth) -> pd.DataFrame:
     return frame.iloc[order].reset_index(drop=True)
 
 
-def _customer_truth(cust: Customers, ids: _Ids) -> pd.DataFrame:
+def _customer_truth(cust: Customers, prof: Profiles, ids: _Ids) -> pd.DataFrame:
     return pd.DataFrame({
         "customer_id": ids.customer_ids(np.arange(len(cust))),
         "segment": category(SEGMENTS, cust.kind),
         "orders_before_window": cust.n_prior,
         "newsletter_subscriber": cust.subscriber,
         "engagement_at_start": category(P.ENGAGEMENT_LEVELS, cust.engagement),
-        "price_sensitivity": cust.price_sens,
+        "price_sensitivity": prof.price_sens,
+        "tilt": P.TILT_LEVELS[prof.tilt_level],
     })
 
 
@@ -551,13 +624,13 @@ def generate_shop(
             experiments=_experiments_table(w, ids),
         )
         bar.update()
-        actual, per_arm, test_carts = _truths(w, window_s)
+        actual, per_arm, test_carts, p_observable = _truths(w, window_s)
         shop = SyntheticShop(
             dataset=dataset,
-            snapshots=_snapshot_truth(w, ids, actual),
+            snapshots=_snapshot_truth(w, ids, actual, p_observable),
             experiments=_experiment_truth(w, ids, per_arm, test_carts),
-            carts=_cart_truth(w, ids, actual),
-            customers=_customer_truth(w.cust, ids),
+            carts=_cart_truth(w, ids, actual, p_observable),
+            customers=_customer_truth(w.cust, w.prof, ids),
             seed=seed,
             start=start,
             days=days,

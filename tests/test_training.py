@@ -67,10 +67,12 @@ def test_run_records_everything_needed(trained) -> None:  # type: ignore[no-unty
     for key in ("lgb_num_leaves", "lgb_learning_rate", "seed", "valid_days", "test_start", "data_hash"):
         assert key in run.data.params, key
     for key in ("test_roc_auc", "test_pr_auc", "test_log_loss", "test_brier", "test_ece",
-                "test_top_decile_lift", "test_roc_auc_at_first_add_to_cart", "test_roc_auc_at_begin_checkout",
-                "test_roc_auc_device_mobile", "test_roc_auc_guest", "test_roc_auc_known_customer",
-                "bayes_limit_roc_auc"):
+                "test_top_decile_lift", "bayes_limit_roc_auc", "latent_oracle_roc_auc"):
         assert key in run.data.metrics, key
+    # slice AUCs are logged when the slice is big enough (50 rows, 5 per class); its size always is
+    for name in ("at_first_add_to_cart", "at_begin_checkout", "device_mobile", "guest", "known_customer"):
+        n = run.data.metrics[f"test_n_{name}"]
+        assert (f"test_roc_auc_{name}" in run.data.metrics) == (n >= 50), name
     assert 0.6 < run.data.metrics["test_roc_auc"] <= run.data.metrics["bayes_limit_roc_auc"] + 0.02
     artifacts = {a.path for a in MlflowClient().list_artifacts(trained.run_id, "plots")}
     assert {f"plots/{n}.png" for n in ("roc", "precision_recall", "calibration", "gains_lift",
@@ -107,13 +109,14 @@ def test_run_reproduces_from_its_data_hash_and_parameters(trained, small_snapsho
 def test_worse_model_is_not_promoted_and_force_says_so(trained, small_snapshots: pd.DataFrame) -> None:  # type: ignore[no-untyped-def]
     from mlflow import MlflowClient
 
-    first = compare_and_promote(small_snapshots, test_days=5, valid_days=5)
+    # the calibration limit is loose here: a 5-day window of this small shop has a few hundred rows
+    first = compare_and_promote(small_snapshots, test_days=5, valid_days=5, max_ece=0.2)
     assert first.promoted and first.candidate == trained.model_version
     # a deliberately weak model: three shallow trees
     weak = TrainConfig(valid_days=5, test_days=5, params={"num_leaves": 2, "learning_rate": 0.01},
                        max_rounds=3, register=True, contributions_sample=100)
     worse = train_and_log(small_snapshots, weak)
-    result = compare_and_promote(small_snapshots, test_days=5, valid_days=5)
+    result = compare_and_promote(small_snapshots, test_days=5, valid_days=5, max_ece=0.2)
     assert result.candidate == worse.model_version and not result.promoted
     client = MlflowClient()
     assert str(client.get_model_version_by_alias("cartrisk-risk", "champion").version) == trained.model_version

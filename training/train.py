@@ -124,13 +124,20 @@ def evaluate(
         metrics[f"test_n_{name}"] = values["n"]
     bayes: np.ndarray | None = None
     if truth is not None:
-        joined = test[["snapshot_id"]].merge(truth[["snapshot_id", "p_abandon"]], on="snapshot_id", how="left")
-        bayes = joined["p_abandon"].to_numpy(dtype=np.float64)
+        # The Bayes limit: the generator's exact probability given only what the tables show. The latent-state
+        # oracle (p_abandon) is logged too, as an upper bound no model on these tables can reach.
+        column = "p_abandon_observable" if "p_abandon_observable" in truth.columns else "p_abandon"
+        cols = ["snapshot_id", column] + (["p_abandon"] if column != "p_abandon" else [])
+        joined = test[["snapshot_id"]].merge(truth[cols], on="snapshot_id", how="left")
+        bayes = joined[column].to_numpy(dtype=np.float64)
         if not np.isnan(bayes).any():
             limit = classification_metrics(y, bayes, threshold=threshold)
             metrics["bayes_limit_roc_auc"] = limit["roc_auc"]
             metrics["bayes_limit_log_loss"] = limit["log_loss"]
             metrics["gap_to_bayes_limit_roc_auc"] = limit["roc_auc"] - metrics["test_roc_auc"]
+            if column != "p_abandon":
+                oracle = joined["p_abandon"].to_numpy(dtype=np.float64)
+                metrics["latent_oracle_roc_auc"] = classification_metrics(y, oracle, threshold=threshold)["roc_auc"]
         else:
             bayes = None
     return metrics, p, bayes

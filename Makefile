@@ -22,14 +22,23 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $@
 
+PORT ?= 3000
+
 ## The main job: a shop with known truth -> cart snapshots with features -> segments -> a model tracked
-## in MLflow, registered, and promoted to champion if it beats the current one.
+## in MLflow, registered, promoted to champion if it beats the current one -> customer profiles synced ->
+## the champion imported into BentoML -> the scoring service running, answering a real cart.
 demo: setup
 	$(BIN)/cartrisk generate --out $(DATA) --customers $(CUSTOMERS) --days $(DAYS)
 	$(BIN)/cartrisk features --data $(DATA) --out $(CARTRISK_HOME)/features.parquet
 	$(BIN)/cartrisk segments --features $(CARTRISK_HOME)/features.parquet
 	$(BIN)/cartrisk train --data $(DATA) --features $(CARTRISK_HOME)/features.parquet --register
 	$(BIN)/cartrisk promote --data $(DATA) --features $(CARTRISK_HOME)/features.parquet
+	$(BIN)/cartrisk profiles sync --data $(DATA)
+	$(BIN)/cartrisk import-model
+	-$(BIN)/cartrisk serve --stop 2>/dev/null
+	$(BIN)/cartrisk serve --port $(PORT) --background
+	$(BIN)/cartrisk example-request --data $(DATA) --send http://127.0.0.1:$(PORT)
+	@echo "The service keeps running on http://127.0.0.1:$(PORT); stop it with: $(BIN)/cartrisk serve --stop"
 
 lint: setup
 	$(BIN)/ruff check .

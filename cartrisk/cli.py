@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from cartrisk.commands import benchmark_cmd, data, features_cmd, ingest, profiles_cmd, segments_cmd, train_cmd
+from cartrisk.commands import (
+    benchmark_cmd,
+    data,
+    features_cmd,
+    ingest,
+    profiles_cmd,
+    segments_cmd,
+    serve_cmd,
+    train_cmd,
+)
 
 app = typer.Typer(
     name="cartrisk",
@@ -14,7 +23,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (data, ingest, features_cmd, segments_cmd, train_cmd, benchmark_cmd, profiles_cmd):
+for module in (data, ingest, features_cmd, segments_cmd, train_cmd, benchmark_cmd, profiles_cmd, serve_cmd):
     module.register(app)
 
 

@@ -1,0 +1,77 @@
+"""One real `bentoml serve` of the service, called with BentoML's own client."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import free_port
+
+from features.io import load_dataset
+from features.profiles import prepare_shop
+from features.snapshots import snapshots_from_shop
+from serving.examples import example_request
+
+pytestmark = pytest.mark.slow
+
+
+def test_real_bentoml_serve_answers_with_the_sync_client(small_shop_dir: Path, tmp_path: Path) -> None:
+    import bentoml
+
+    from serving.profile_store import sync_profiles
+    from training.model import fit_risk_model
+    from training.train import prepare
+
+    env = dict(os.environ)
+    env.update(BENTOML_HOME=str(tmp_path / "bentoml"), CARTRISK_HOME=str(tmp_path / "home"),
+               CARTRISK_PROFILE_STORE=f"sqlite:///{tmp_path / 'profiles.db'}")
+    env.pop("CARTRISK_API_KEY", None)
+    ds = load_dataset(small_shop_dir, quarantine_dir=None)
+    shop = prepare_shop(ds)
+    snaps = snapshots_from_shop(shop)
+    prep = prepare(snaps, 5, 5)
+    tx, ty = prep.part(prep.split.train)
+    vx, vy = prep.part(prep.split.valid)
+    model = fit_risk_model(tx, ty, vx, vy, {"learning_rate": 0.1, "num_leaves": 15}, max_rounds=100)
+    model.save(tmp_path / "model")
+    # save into the throwaway store in a child process: BENTOML_HOME is read when bentoml is first imported
+    code = ("import sys; from pathlib import Path; from serving.model_import import save_bento_model; "
+            f"print(save_bento_model(Path({str(tmp_path / 'model')!r}), {{'mlflow_version': '9'}}))")
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
+    sync_profiles(ds, env["CARTRISK_PROFILE_STORE"])
+    port = free_port()
+    log = (tmp_path / "serve.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "bentoml", "serve", "serving.service:CartRisk", "--host",
+                             "127.0.0.1", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        body: dict[str, Any] = example_request(shop, snaps)
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with bentoml.SyncHTTPClient(url, timeout=5) as client:
+                    if client.is_ready():
+                        answer = client.score(body)
+                        break
+            except Exception:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    log.flush()
+                    pytest.fail("bentoml serve did not answer: " + (tmp_path / "serve.log").read_text()[-3000:])
+                time.sleep(1)
+        assert 0 < answer["risk"] < 1 and answer["model_version"] == "9"
+        assert answer["incentive"]["code"] and answer["degraded"] is False
+        import urllib.request
+
+        with urllib.request.urlopen(f"{url}/metrics", timeout=5) as resp:
+            metrics = resp.read().decode()
+        assert "cartrisk_score_seconds" in metrics and "cartrisk_incentives" in metrics
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(timeout=30)
+        log.close()

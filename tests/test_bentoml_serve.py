@@ -75,3 +75,35 @@ def test_real_bentoml_serve_answers_with_the_sync_client(small_shop_dir: Path, t
         os.killpg(proc.pid, 15)
         proc.wait(timeout=30)
         log.close()
+
+
+def test_bento_builds_with_the_model_and_definitions(tmp_path: Path) -> None:
+    import lightgbm as lgb
+    import numpy as np
+
+    from features.definitions import FEATURE_NAMES
+    from training.model import RiskModel
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, len(FEATURE_NAMES)))
+    booster = lgb.train({"objective": "binary", "verbose": -1}, lgb.Dataset(x, (x[:, 0] > 0).astype(float)), 5)
+    RiskModel(booster, np.empty(0), np.empty(0)).save(tmp_path / "model")
+    env = {**os.environ, "BENTOML_HOME": str(tmp_path / "bentoml")}
+    code = ("from pathlib import Path; from serving.model_import import save_bento_model; "
+            f"print(save_bento_model(Path({str(tmp_path / 'model')!r}), {{'mlflow_version': '1'}}))")
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
+    root = Path(__file__).resolve().parents[1]
+    built = subprocess.run([sys.executable, "-m", "bentoml", "build", "--output", "tag"], cwd=root, env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr[-2000:]
+    tag = built.stdout.strip().splitlines()[-1].removeprefix("__tag__:")
+    bento_dir = tmp_path / "bentoml" / "bentos" / tag.split(":")[0] / tag.split(":")[1]
+    files = {p.relative_to(bento_dir).as_posix() for p in bento_dir.rglob("*") if p.is_file()}
+    assert "src/serving/service.py" in files and "src/features/segments.yaml" in files
+    assert "src/serving/incentives.yaml" in files
+    import yaml
+
+    # BentoML 1.4 records the model in the Bento's manifest and ships it from the model store with the Bento
+    manifest = yaml.safe_load((bento_dir / "bento.yaml").read_text())
+    models = [m["tag"] for service in manifest["services"] for m in service["models"]]
+    assert any(tag.startswith("cartrisk-risk:") for tag in models), manifest["services"]

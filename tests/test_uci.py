@@ -303,3 +303,23 @@ def test_shared_file_held_out_roc_auc() -> None:
     assert result["n_test"] == 2590  # 30% of 8,631
     assert result["roc_auc"] > 0.90
     assert result["pr_auc"] > 0.65
+
+
+def test_seed_ensemble_averages_its_members(tmp_path: Path) -> None:
+    frame = read_uci_csv(write(synthetic_uci(800, seed=13), tmp_path / "a.csv"), require_label=True)
+    other = read_uci_csv(write(synthetic_uci(100, seed=14), tmp_path / "b.csv"))
+    model = train_uci(frame, seed=3, max_rounds=200, ensemble=3)
+    assert len(model.members) == 3 and model.info["members"] == 3
+    x = model.encoding.encode(other)
+    expected = np.mean([m.predict_proba(x) for m in model.members], axis=0)
+    np.testing.assert_allclose(model.predict_proba(other), expected)
+    # a single member is the plain fit_risk_model model
+    single = train_uci(frame, seed=3, max_rounds=200, ensemble=1)
+    assert single.others == []
+    np.testing.assert_allclose(single.predict_proba(other), single.risk.predict_proba(single.encoding.encode(other)))
+    with pytest.raises(ValueError):
+        train_uci(frame, seed=3, ensemble=0)
+    model.save(tmp_path / "model")
+    loaded = UciModel.load(tmp_path / "model")
+    assert len(loaded.members) == 3
+    np.testing.assert_allclose(loaded.predict_proba(other), model.predict_proba(other))

@@ -32,6 +32,7 @@ def service_env(small_shop_dir: Path, tmp_path_factory: pytest.TempPathFactory) 
     store = f"sqlite:///{home / 'profiles.db'}"
     mp.setenv("CARTRISK_PROFILE_STORE", store)
     mp.setenv("CARTRISK_API_KEY", "s3cret")
+    mp.setenv("CARTRISK_CORS_ORIGINS", "https://shop.example")
     ds = load_dataset(small_shop_dir, quarantine_dir=None)
     shop = prepare_shop(ds)
     snaps = snapshots_from_shop(shop)
@@ -121,3 +122,12 @@ def test_policy_endpoint_and_readiness(client: Any) -> None:
     assert "vip" in names and "incentive_policy" in policy.json()
     assert client.get("/readyz").status_code == 200
     # /metrics is served by `bentoml serve` (Prometheus multiprocess), not by the bare ASGI app
+
+
+def test_cors_allows_the_checkout_origin_only(client: Any) -> None:
+    ok = client.options("/score", headers={"origin": "https://shop.example", "access-control-request-method": "POST",
+                                           "access-control-request-headers": "content-type,x-api-key"})
+    assert ok.status_code == 200 and ok.headers["access-control-allow-origin"] == "https://shop.example"
+    other = client.options("/score", headers={"origin": "https://evil.example",
+                                              "access-control-request-method": "POST"})
+    assert other.headers.get("access-control-allow-origin") != "https://evil.example"

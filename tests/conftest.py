@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -63,3 +65,31 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     monkeypatch.setenv("CARTRISK_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     yield tmp_path / "home"
+
+
+@dataclass(frozen=True)
+class QuickModel:
+    """The small shop loaded, prepared and snapshotted, and a quickly trained risk model on it."""
+
+    ds: Any
+    shop: Any
+    snaps: pd.DataFrame
+    model: Any
+
+
+@pytest.fixture(scope="session")
+def quick_model(small_shop_dir: Path) -> QuickModel:
+    from features.io import load_dataset
+    from features.profiles import prepare_shop
+    from features.snapshots import snapshots_from_shop
+    from training.model import fit_risk_model
+    from training.train import prepare
+
+    ds = load_dataset(small_shop_dir, quarantine_dir=None)
+    shop = prepare_shop(ds)
+    snaps = snapshots_from_shop(shop)
+    prep = prepare(snaps, 5, 5)
+    tx, ty = prep.part(prep.split.train)
+    vx, vy = prep.part(prep.split.valid)
+    model = fit_risk_model(tx, ty, vx, vy, {"learning_rate": 0.1, "num_leaves": 15}, max_rounds=200)
+    return QuickModel(ds, shop, snaps, model)

@@ -10,35 +10,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import free_port
+from conftest import QuickModel, free_port
 
-from features.io import load_dataset
-from features.profiles import prepare_shop
-from features.snapshots import snapshots_from_shop
 from serving.examples import example_request
 
 pytestmark = pytest.mark.slow
 
 
-def test_real_bentoml_serve_answers_with_the_sync_client(small_shop_dir: Path, tmp_path: Path) -> None:
+def test_real_bentoml_serve_answers_with_the_sync_client(quick_model: QuickModel, tmp_path: Path) -> None:
     import bentoml
 
     from serving.profile_store import sync_profiles
-    from training.model import fit_risk_model
-    from training.train import prepare
 
     env = dict(os.environ)
     env.update(BENTOML_HOME=str(tmp_path / "bentoml"), CARTRISK_HOME=str(tmp_path / "home"),
                CARTRISK_PROFILE_STORE=f"sqlite:///{tmp_path / 'profiles.db'}")
     env.pop("CARTRISK_API_KEY", None)
-    ds = load_dataset(small_shop_dir, quarantine_dir=None)
-    shop = prepare_shop(ds)
-    snaps = snapshots_from_shop(shop)
-    prep = prepare(snaps, 5, 5)
-    tx, ty = prep.part(prep.split.train)
-    vx, vy = prep.part(prep.split.valid)
-    model = fit_risk_model(tx, ty, vx, vy, {"learning_rate": 0.1, "num_leaves": 15}, max_rounds=100)
-    model.save(tmp_path / "model")
+    ds, shop, snaps = quick_model.ds, quick_model.shop, quick_model.snaps
+    quick_model.model.save(tmp_path / "model")
     # save into the throwaway store in a child process: BENTOML_HOME is read when bentoml is first imported
     code = ("import sys; from pathlib import Path; from serving.model_import import save_bento_model; "
             f"print(save_bento_model(Path({str(tmp_path / 'model')!r}), {{'mlflow_version': '9'}}))")

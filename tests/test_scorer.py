@@ -5,23 +5,20 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import QuickModel
 from pydantic import ValidationError
 
 from features.definitions import LABEL
-from features.io import load_dataset
-from features.profiles import PROFILE_FIELDS, Shop, compute_profiles, prepare_shop, shop_aov
-from features.snapshots import snapshots_from_shop
+from features.profiles import PROFILE_FIELDS, Shop, compute_profiles, shop_aov
 from serving.examples import request_for_snapshot
 from serving.schemas import ScoreRequest
 from serving.scorer import Scorer
-from training.model import RiskModel, fit_risk_model
-from training.train import prepare
+from training.model import RiskModel
 
 
 @dataclass
@@ -47,14 +44,8 @@ class AsOfStart:
 
 
 @pytest.fixture(scope="module")
-def setup(small_shop_dir: Path) -> tuple[Shop, pd.DataFrame, RiskModel]:
-    shop = prepare_shop(load_dataset(small_shop_dir, quarantine_dir=None))
-    snaps = snapshots_from_shop(shop)
-    prep = prepare(snaps, 5, 5)
-    tx, ty = prep.part(prep.split.train)
-    vx, vy = prep.part(prep.split.valid)
-    model = fit_risk_model(tx, ty, vx, vy, {"learning_rate": 0.1, "num_leaves": 15}, max_rounds=200)
-    return shop, snaps, model
+def setup(quick_model: QuickModel) -> tuple[Shop, pd.DataFrame, RiskModel]:
+    return quick_model.shop, quick_model.snaps, quick_model.model
 
 
 def _double_for(shop: Shop, snap: pd.Series) -> AsOfStart:

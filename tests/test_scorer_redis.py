@@ -3,35 +3,24 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
+from conftest import QuickModel
 from test_profile_store import RedisServer, redis_server  # noqa: F401  (the throwaway redis-server fixture)
 
-from features.io import load_dataset
-from features.profiles import prepare_shop
-from features.snapshots import snapshots_from_shop
 from serving.examples import request_for_snapshot
 from serving.profile_store import sync_profiles
 from serving.resilient import ResilientProfiles
 from serving.schemas import ScoreRequest
 from serving.scorer import Scorer
-from training.model import fit_risk_model
-from training.train import prepare
 
 pytestmark = pytest.mark.services
 
 
 def test_answers_keep_coming_degraded_while_redis_is_down_and_recover(
-    small_shop_dir: Path, redis_server: RedisServer  # noqa: F811
+    quick_model: QuickModel, redis_server: RedisServer  # noqa: F811
 ) -> None:
-    ds = load_dataset(small_shop_dir, quarantine_dir=None)
-    shop = prepare_shop(ds)
-    snaps = snapshots_from_shop(shop)
-    prep = prepare(snaps, 5, 5)
-    tx, ty = prep.part(prep.split.train)
-    vx, vy = prep.part(prep.split.valid)
-    model = fit_risk_model(tx, ty, vx, vy, {"learning_rate": 0.1, "num_leaves": 15}, max_rounds=100)
+    ds, shop, snaps, model = quick_model.ds, quick_model.shop, quick_model.snaps, quick_model.model
     sync_profiles(ds, redis_server.url)
     profiles = ResilientProfiles.open(redis_server.url, budget_ms=20, retry_after_s=0.5)
     scorer = Scorer(model, "1", profiles=profiles)

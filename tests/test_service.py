@@ -5,25 +5,20 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
+from conftest import QuickModel
 
-from features.io import load_dataset
-from features.profiles import prepare_shop
-from features.snapshots import snapshots_from_shop
 from serving.examples import example_request, request_for_snapshot
 
 
 @pytest.fixture(scope="module")
-def service_env(small_shop_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def service_env(quick_model: QuickModel, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A trained model in a throwaway BentoML store and profiles synced into SQLite."""
     from serving.model_import import save_bento_model
     from serving.profile_store import sync_profiles
-    from training.model import fit_risk_model
-    from training.train import prepare
 
     home = tmp_path_factory.mktemp("svc")
     mp = pytest.MonkeyPatch()
@@ -33,14 +28,8 @@ def service_env(small_shop_dir: Path, tmp_path_factory: pytest.TempPathFactory) 
     mp.setenv("CARTRISK_PROFILE_STORE", store)
     mp.setenv("CARTRISK_API_KEY", "s3cret")
     mp.setenv("CARTRISK_CORS_ORIGINS", "https://shop.example")
-    ds = load_dataset(small_shop_dir, quarantine_dir=None)
-    shop = prepare_shop(ds)
-    snaps = snapshots_from_shop(shop)
-    prep = prepare(snaps, 5, 5)
-    tx, ty = prep.part(prep.split.train)
-    vx, vy = prep.part(prep.split.valid)
-    model = fit_risk_model(tx, ty, vx, vy, {"learning_rate": 0.1, "num_leaves": 15}, max_rounds=200)
-    model.save(home / "model")
+    ds, shop, snaps = quick_model.ds, quick_model.shop, quick_model.snaps
+    quick_model.model.save(home / "model")
     tag = save_bento_model(home / "model", {"mlflow_version": "42", "mlflow_run_id": "r1"})
     mp.setenv("CARTRISK_MODEL_TAG", tag)
     sync_profiles(ds, store)

@@ -59,9 +59,11 @@ __all__ = [
     "PolicyError",
     "PolicyProblem",
     "PolicySettings",
+    "UpliftSettings",
     "catalogue_summary",
     "decide",
     "default_catalogue",
+    "interruption_reason",
     "load_catalogue",
     "parse_catalogue",
     "risk_band",
@@ -81,7 +83,7 @@ COST_WHEN: tuple[str, ...] = ("bought", "always")
 CHANNELS: tuple[str, ...] = ("onsite", "email", "none")
 INCENTIVE_TYPES: tuple[str, ...] = ("discount", "free_shipping", "reward", "reminder", "guest_checkout", "none")
 
-_TOP_KEYS = ("version", "policy", "incentives")
+_TOP_KEYS = ("version", "policy", "uplift", "incentives")
 _POLICY_KEYS = (
     "risk_bands",
     "min_risk_for_incentive",
@@ -103,6 +105,15 @@ _ELIGIBILITY_KEYS = (
     "requires_interruption",
 )
 _BAND_KEYS = ("medium", "high")
+_UPLIFT_KEYS = (
+    "margin",
+    "min_expected_profit",
+    "exploration_share",
+    "daily_budget",
+    "segment_caps",
+    "shipping_fee",
+    "free_shipping_threshold",
+)
 _CODE_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _INTERRUPTED_KEYS = ("min_pause_seconds", "devices")
 
@@ -233,6 +244,26 @@ class PolicySettings:
     """Sessions on these devices count as interrupted."""
 
 
+@dataclass(frozen=True, slots=True)
+class UpliftSettings:
+    """The settings of the profit policy (the ``uplift:`` section), used when uplift models are registered."""
+
+    margin: float = 0.30
+    """Share of the order value the shop keeps before any incentive cost (gross margin)."""
+    min_expected_profit: float = 0.0
+    """An incentive is chosen only when its expected profit is above this (shop currency)."""
+    exploration_share: float = 0.0
+    """Share of carts that get a random eligible incentive (or none), flagged, to keep learning."""
+    daily_budget: float | None = None
+    """Expected cost allowed per day over all carts; None: no limit."""
+    segment_caps: tuple[tuple[str, float], ...] = ()
+    """Expected cost allowed per day for the carts of each listed segment."""
+    shipping_fee: float | None = None
+    """The shop's standard shipping fee, for carts whose checkout has not shown one yet."""
+    free_shipping_threshold: float | None = None
+    """Order value from which shipping is free, for carts whose checkout has not shown it yet."""
+
+
 _KIND_CODE = {"percent_of_cart": 0, "shipping_fee": 1, "fixed": 2}
 _Row = tuple[
     str, str, int, float, bool, bool, float, bool, bool, bool, frozenset[str] | None, frozenset[str] | None, bool,
@@ -251,6 +282,7 @@ class Catalogue:
     settings: PolicySettings
     source: str = "<catalogue>"
     version: int = 1
+    uplift: UpliftSettings = dc_field(default_factory=UpliftSettings)
     _rows: tuple[_Row, ...] = dc_field(default=(), init=False, repr=False, compare=False)
     _vip: frozenset[str] = dc_field(default=frozenset(), init=False, repr=False, compare=False)
     _engaged: frozenset[str] = dc_field(default=frozenset(), init=False, repr=False, compare=False)
@@ -402,7 +434,7 @@ def risk_band(risk: float, settings: PolicySettings) -> RiskBand:
     return "high" if risk >= settings.high_risk else "medium"
 
 
-def _interruption(cart: CartContext, s: PolicySettings) -> str | None:
+def interruption_reason(cart: CartContext, s: PolicySettings) -> str | None:
     """Why the session looks interrupted (for the reason), or None."""
     pause = cart.seconds_since_prev_event
     if s.interrupted_pause_seconds is not None and pause is not None and pause >= s.interrupted_pause_seconds:
@@ -443,7 +475,7 @@ def decide(risk: float, segments: Collection[str], cart: CartContext, catalogue:
     threshold = cart.free_shipping_threshold
     fee_charged = fee is not None and fee > 0.0 and (threshold is None or value < threshold)
     fee_amount = fee if fee_charged and fee is not None else 0.0
-    why_interrupted = _interruption(cart, s)
+    why_interrupted = interruption_reason(cart, s)
     account_step = cart.account_required is True
     cap = s.max_cost_share_of_cart * value + _EPS
     keep = 1.0 - risk
@@ -876,6 +908,38 @@ def _parse_settings(raw: object, out: _Collector, segment_names: Sequence[str]) 
     )
 
 
+def _parse_uplift(raw: object, out: _Collector, segment_names: Sequence[str]) -> UpliftSettings | None:
+    item = "uplift"
+    if not isinstance(raw, dict):
+        out.add(item, "", f"'uplift' must be a mapping of settings, got {_describe(raw)}")
+        return None
+    u = _Section(out, item, raw)
+    u.unknown_keys(_UPLIFT_KEYS, "'uplift'")
+    margin = u.number("margin", low=0.0, high=1.0, low_open=True, hint="gross margin as a share, e.g. 0.30")
+    min_profit = u.number("min_expected_profit", required=False, default=0.0, low=0.0)
+    explore = u.number("exploration_share", required=False, default=0.0, low=0.0, high=0.5)
+    budget = u.number("daily_budget", required=False, low=0.0, low_open=True)
+    fee = u.number("shipping_fee", required=False, low=0.0)
+    threshold = u.number("free_shipping_threshold", required=False, low=0.0, low_open=True)
+    caps: list[tuple[str, float]] = []
+    caps_raw = u.mapping("segment_caps", required=False)
+    if caps_raw is not None:
+        c = _Section(out, item, caps_raw, "segment_caps.")
+        for name in caps_raw:
+            if name not in segment_names:
+                c.report(str(name), f"unknown segment {str(name)!r}{_suggest(name, segment_names)}")
+                continue
+            cap = c.number(str(name), low=0.0, hint="expected cost per day for this segment")
+            if cap is not None:
+                caps.append((str(name), cap))
+        u.ok = u.ok and c.ok
+    if not u.ok or margin is None:
+        return None
+    return UpliftSettings(margin=margin, min_expected_profit=min_profit or 0.0, exploration_share=explore or 0.0,
+                          daily_budget=budget, segment_caps=tuple(caps), shipping_fee=fee,
+                          free_shipping_threshold=threshold)
+
+
 def _parse_cost(raw: object, s: _Section) -> Cost | None:
     if not isinstance(raw, dict):
         s.report("cost", f"'cost' must be a mapping like {{kind: percent_of_cart, value: 10}}, got {_describe(raw)}")
@@ -1019,12 +1083,13 @@ def parse_catalogue(
             out.add(
                 None,
                 str(k),
-                f"unknown top-level key {str(k)!r}{_suggest(k, _TOP_KEYS)} (keys: version, policy, incentives)",
+                f"unknown top-level key {str(k)!r}{_suggest(k, _TOP_KEYS)} (keys: version, policy, uplift, incentives)",
             )
     version = data.get("version", 1)
     if version != 1:
         out.add(None, "version", f"unsupported version {version!r}; this code reads version 1")
     settings = _parse_settings(data.get("policy"), out, names) if "policy" in data else None
+    uplift = _parse_uplift(data["uplift"], out, names) if data.get("uplift") is not None else UpliftSettings()
     if "policy" not in data:
         out.add(None, "policy", "missing the 'policy' section")
     raw_incentives = data.get("incentives")
@@ -1049,6 +1114,7 @@ def parse_catalogue(
         settings=settings,
         source=source,
         version=1,
+        uplift=uplift or UpliftSettings(),
     )
 
 

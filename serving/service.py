@@ -9,15 +9,23 @@ the model and policy are loaded) and ``/metrics`` (Prometheus).
 
 Environment: ``CARTRISK_API_KEY`` (when set, requests need the header ``x-api-key``; else 401),
 ``CARTRISK_CORS_ORIGINS`` (comma-separated checkout origins allowed by CORS), ``CARTRISK_MODEL_TAG`` (default
-``cartrisk-risk:latest``), ``CARTRISK_PROFILE_BUDGET_MS`` (default 5).
+``cartrisk-risk:latest``), ``CARTRISK_PROFILE_BUDGET_MS`` (default 5), ``CARTRISK_WORKERS`` (worker processes;
+default ``cpu_count``), ``CARTRISK_ACCESS_LOG`` (``1`` to log every request; default off).
+
+Speed settings (measured by ``benchmarks/bench_http.py``, figures in docs/benchmarks.md): ``/score`` is an
+``async`` API, so it runs on the worker's event loop (scoring one cart takes a few hundred microseconds of CPU;
+a sync API would hop to BentoML's one-thread pool and back for every request, which costs more than the scoring);
+one worker per core; no per-request access log (Prometheus metrics count and time every request anyway).
+``/score_batch`` stays sync (a large batch would hold up the event loop).
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import bentoml
 from fastapi import FastAPI
@@ -33,6 +41,22 @@ from training.model import RiskModel
 
 MODEL_TAG = os.environ.get("CARTRISK_MODEL_TAG", "cartrisk-risk:latest")
 _CORS = [o.strip() for o in os.environ.get("CARTRISK_CORS_ORIGINS", "").split(",") if o.strip()]
+
+
+def _workers(raw: str) -> int | Literal["cpu_count"]:
+    if raw.strip() == "cpu_count":
+        return "cpu_count"
+    try:
+        n = int(raw)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ValueError(f"CARTRISK_WORKERS must be a positive whole number or 'cpu_count', got {raw!r}")
+    return n
+
+
+_WORKERS = _workers(os.environ.get("CARTRISK_WORKERS", "cpu_count"))
+_ACCESS_LOG = os.environ.get("CARTRISK_ACCESS_LOG", "").strip().lower() in ("1", "true", "yes", "on")
 
 LATENCY = bentoml.metrics.Histogram(
     name="cartrisk_score_seconds", documentation="Time to score one cart, in process.",
@@ -73,6 +97,8 @@ policy_app = FastAPI(title="cartrisk policy (read-only)")
 @bentoml.service(
     name="cartrisk",
     traffic={"timeout": 10},
+    workers=_WORKERS,
+    logging={"access": {"enabled": _ACCESS_LOG}},
     http={"cors": {"enabled": bool(_CORS), "access_control_allow_origins": _CORS,
                    "access_control_allow_methods": ["GET", "POST", "OPTIONS"],
                    "access_control_allow_headers": ["content-type", "x-api-key"]}},
@@ -100,6 +126,11 @@ class CartRisk:
         self.scorer = Scorer(model, self.model_version, profiles=self.profiles, catalogue=self.catalogue,
                              rules=self.rules)
         self.labels = labels
+        # Everything loaded so far lives as long as the worker: move it out of the garbage collector's sight
+        # and collect the young generation less often, so a full collection does not stall a request.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 20)
         self.ready = True
 
     def __is_ready__(self) -> bool:
@@ -115,8 +146,9 @@ class CartRisk:
         return answer
 
     @bentoml.api
-    def score(self, cart: ScoreRequest, /) -> ScoreResponse:
+    async def score(self, cart: ScoreRequest, /) -> ScoreResponse:
         """Risk, segments, recommended incentive and top reasons for one cart."""
+        # async on purpose: see the module docstring (scoring is short and CPU-bound; no thread hop)
         return self._score(cart)
 
     @bentoml.api

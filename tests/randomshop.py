@@ -76,7 +76,7 @@ def random_shop(seed: int = 0, sessions: int = 600, customers: int = 80) -> Data
         {
             "customer_id": known,
             "created_at": start - pd.to_timedelta(rng.integers(1, 400, len(known)), unit="D"),
-            "city": rng.choice(["Berlin", "Hamburg", None], len(known)),
+            "city": rng.choice(np.array(["Berlin", "Hamburg", None], dtype=object), len(known)),
             "newsletter_subscriber": rng.random(len(known)) < 0.6,
         }
     )

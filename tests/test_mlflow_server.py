@@ -86,6 +86,7 @@ def test_train_against_postgres_backed_server_and_read_back(
     run = client.get_run(result.run_id)
     assert run.data.metrics["test_roc_auc"] == pytest.approx(result.metrics["test_roc_auc"])
     assert run.data.tags["data_hash"] == result.data_hash
+    assert result.model_version is not None
     version = client.get_model_version("cartrisk-risk", result.model_version)
     assert version.run_id == result.run_id
     # nothing was written to the embedded store: the workspace has no MLflow database

@@ -96,18 +96,18 @@ def test_store_down_gives_a_degraded_answer_from_session_signals(setup: tuple[Sh
 
 
 NOW = datetime.now(UTC)
-GOOD = {"session_id": "s1", "events": [{"event_type": "add_to_cart", "event_time": NOW.isoformat(),
-                                         "product_id": "p1", "price": 10, "quantity": 1}]}
+GOOD: dict[str, Any] = {"session_id": "s1", "events": [{"event_type": "add_to_cart", "event_time": NOW.isoformat(),
+                                                       "product_id": "p1", "price": 10, "quantity": 1}]}
 
 
 @pytest.mark.parametrize(
     ("change", "where"),
     [
         ({"events": []}, "events"),
-        ({"events": [{**GOOD["events"][0], "price": -1}]}, "price"),  # type: ignore[index]
-        ({"events": [{**GOOD["events"][0], "event_type": "teleport"}]}, "event_type"),  # type: ignore[index]
-        ({"events": [{**GOOD["events"][0], "event_time": (NOW + timedelta(hours=2)).isoformat()}]}, "future"),  # type: ignore[index]
-        ({"events": [{**GOOD["events"][0], "event_time": "2026-01-01T10:00:00"}]}, "timezone"),  # type: ignore[index]
+        ({"events": [{**GOOD["events"][0], "price": -1}]}, "price"),
+        ({"events": [{**GOOD["events"][0], "event_type": "teleport"}]}, "event_type"),
+        ({"events": [{**GOOD["events"][0], "event_time": (NOW + timedelta(hours=2)).isoformat()}]}, "future"),
+        ({"events": [{**GOOD["events"][0], "event_time": "2026-01-01T10:00:00"}]}, "timezone"),
         ({"events": GOOD["events"] * 501}, "events"),
         ({"session_id": "x" * 200}, "session_id"),
         ({"surprise": 1}, "surprise"),

@@ -6,7 +6,7 @@ import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -513,7 +513,7 @@ def test_batch_and_single_row_agree(rules: RuleSet, which: str) -> None:
     assert list(batch.columns) == ruleset.names
     assert all(pd.api.types.is_bool_dtype(d) for d in batch.dtypes)
     expected = names_per_row(batch)
-    single = [segments_of(r, ruleset) for r in frame.to_dict("records")]
+    single = [segments_of(cast(dict[str, object], r), ruleset) for r in frame.to_dict("records")]
     assert single == expected
     # every segment is hit and missed somewhere, so the comparison means something
     assert batch.any().all() and (~batch).any().all()
@@ -524,7 +524,7 @@ def test_parity_with_nullable_and_string_dtypes(rules: RuleSet) -> None:
     typed = frame.astype({"orders_count": "Float64", "is_guest": "Float64", "city": "string"})
     batch = assign_segments(typed, rules)
     pd.testing.assert_frame_equal(batch, assign_segments(frame, rules))
-    single = [segments_of(r, rules) for r in typed.to_dict("records")]
+    single = [segments_of(cast(dict[str, object], r), rules) for r in typed.to_dict("records")]
     assert single == names_per_row(batch)
 
 
@@ -559,8 +559,8 @@ def test_summarize_counts_shares_and_rates(rules: RuleSet) -> None:
     assert table.loc["guest", "carts"] == 2
     assert table.loc["local", "abandonment_rate"] == 1.0
     assert table.loc["one_time", "carts"] == 0
-    assert math.isnan(table.loc["one_time", "abandonment_rate"])
-    assert table.loc["guest", "description"].startswith("Guest")
+    assert math.isnan(cast(float, table.loc["one_time", "abandonment_rate"]))
+    assert str(table.loc["guest", "description"]).startswith("Guest")
 
 
 def test_last_snapshot_per_session_keeps_latest_and_last_on_ties() -> None:

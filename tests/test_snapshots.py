@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -77,18 +77,18 @@ def test_session_signals_exact(snaps: pd.DataFrame) -> None:
     assert s["amount_to_free_shipping"] == 30 and s["fee_share_of_cart"] == pytest.approx(0.245)
     assert s["account_required"] == 1 and s["is_guest"] == 0
     early = snaps.loc["a#5"]
-    assert early["cart_value"] == 45.0 and math.isnan(early["shipping_fee"])
-    assert math.isnan(early["account_required"])
+    assert early["cart_value"] == 45.0 and math.isnan(cast(float, early["shipping_fee"]))
+    assert math.isnan(cast(float, early["account_required"]))
     assert snaps.loc["a#7"]["account_required"] == 1
 
 
 def test_history_as_of_session_start(snaps: pd.DataFrame) -> None:
     first = snaps.loc["a#4"]
     assert first["orders_count"] == 1 and first["lifetime_value"] == 100
-    assert first["sessions_30d"] == 0 and math.isnan(first["days_since_last_visit"])
+    assert first["sessions_30d"] == 0 and math.isnan(cast(float, first["days_since_last_visit"]))
     assert first["days_since_last_order"] == pytest.approx(31 + (10 * 3600 + 20) / 86400)
     assert first["days_since_last_open"] == pytest.approx(12 + (10 * 3600 + 20) / 86400)
-    assert math.isnan(first["days_since_last_click"])  # the click came after this session
+    assert math.isnan(cast(float, first["days_since_last_click"]))  # the click came after this session
     assert first["cart_vs_shop_aov"] == pytest.approx(20 / 75)  # shop AOV (100 + 50) / 2
     later = snaps.loc["b#2"]
     # session a (abandoned, window closed on 01-02) is known by 01-05; its order o1 is not history yet
@@ -131,9 +131,9 @@ def test_order_within_window_recovers_the_cart() -> None:
 def test_unknown_outcome_at_the_end_of_the_data_is_missing() -> None:
     events = [e for e in EVENTS if e["session_id"] != "z"]
     snaps = build_snapshots(dataset(events, ORDERS, EMAILS, CUSTOMERS)).set_index("snapshot_id")
-    assert math.isnan(snaps.loc["g#2", LABEL])
+    assert math.isnan(cast(float, snaps.loc["g#2", LABEL]))
     # b was bought, but its window is open too: censoring does not look at the outcome
-    assert math.isnan(snaps.loc["b#2", LABEL])
+    assert math.isnan(cast(float, snaps.loc["b#2", LABEL]))
     assert snaps.loc["a#8", LABEL] == 1
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -430,7 +431,8 @@ def _signature(obs: Observed, slot: int) -> list[np.ndarray]:
 
 @pytest.mark.parametrize("profile", [(True, 3, 0.8, 4, 1, 3, 75.0), (False, 0, 0.0, 0, 0, 4, np.nan),
                                      (True, 12, 0.2, 1, 1, 2, 170.0)])
-def test_observable_truth_is_exact_and_equal_for_equal_observables(profile: tuple) -> None:  # type: ignore[type-arg]
+def test_observable_truth_is_exact_and_equal_for_equal_observables(
+        profile: tuple[bool, int, float, int, int, int, float]) -> None:
     """Group simulated carts by what is observable at each slot: within a group the observable truth is one
     number (it reads nothing latent), and the share of the group that is abandoned matches it."""
     obs, p, outcome = _simulated_carts(250_000, *profile, seed=5)
@@ -468,7 +470,7 @@ def test_observable_truth_reads_only_what_is_visible_at_each_slot() -> None:
                                 by_price=np.argsort(TINY_PRICES, kind="stable"), popularity=np.full(6, 1 / 6)))
 
     def again(**changes: np.ndarray) -> np.ndarray:
-        return observable_truth(dataclasses.replace(obs, **changes), table, window, hz, inc, ret)
+        return observable_truth(dataclasses.replace(obs, **cast(dict[str, Any], changes)), table, window, hz, inc, ret)
 
     for k in (1, 2):  # the lines after the k-th, how many there are, the removal, the account step and the fee
         more = rng.integers(1, P.MAX_ITEMS + 1, n)

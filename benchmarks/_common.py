@@ -10,6 +10,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+import pandas as pd
+
 
 def peak_rss_mib() -> float:
     """Peak resident memory of this process so far, in MiB (Linux reports KiB)."""
@@ -39,3 +41,28 @@ def machine() -> dict[str, Any]:
 def report(name: str, results: dict[str, Any]) -> None:
     """Print one JSON line: the benchmark's name, its figures and the machine."""
     print(json.dumps({"benchmark": name, **results, "machine": machine()}))
+
+
+def quick_shop_model(customers: int, folder: str) -> tuple[Any, Any, pd.DataFrame, Any, str]:
+    """The serving benchmarks' setup: a generated shop (40 days, seed 5), its snapshots, a quickly trained risk
+    model and the shop's profiles synced into SQLite under ``folder``.
+
+    Returns (synthetic shop, prepared shop, snapshots, model, profile store URL).
+    """
+    from features.profiles import prepare_shop
+    from features.snapshots import snapshots_from_shop
+    from serving.profile_store import sync_profiles
+    from training.model import fit_risk_model
+    from training.synthetic_shop import generate_shop
+    from training.train import prepare
+
+    shop_data = generate_shop(customers=customers, days=40, seed=5)
+    shop = prepare_shop(shop_data.dataset)
+    snaps = snapshots_from_shop(shop)
+    prep = prepare(snaps, 5, 5)
+    tx, ty = prep.part(prep.split.train)
+    vx, vy = prep.part(prep.split.valid)
+    model = fit_risk_model(tx, ty, vx, vy)
+    store = f"sqlite:///{folder}/profiles.db"
+    sync_profiles(shop_data.dataset, store)
+    return shop_data, shop, snaps, model, store

@@ -49,7 +49,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import report
+from _common import quick_shop_model, report
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -275,29 +275,16 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="cartrisk-bench-http-"))
     os.environ["CARTRISK_HOME"] = str(tmp / "home")
     from features.definitions import CATEGORICAL_FEATURES, FEATURE_NAMES
-    from features.profiles import prepare_shop
-    from features.snapshots import category_code, snapshots_from_shop
+    from features.snapshots import category_code
     from serving.examples import request_for_snapshot
-    from serving.profile_store import sync_profiles
     from serving.resilient import ResilientProfiles
     from serving.schemas import ScoreRequest
     from serving.scorer import Scorer
-    from training.model import fit_risk_model
-    from training.synthetic_shop import generate_shop
-    from training.train import prepare
 
     t_setup = time.perf_counter()
-    shop_data = generate_shop(customers=args.customers, days=40, seed=5)
-    shop = prepare_shop(shop_data.dataset)
-    snaps = snapshots_from_shop(shop)
-    prep = prepare(snaps, 5, 5)
-    tx, ty = prep.part(prep.split.train)
-    vx, vy = prep.part(prep.split.valid)
-    model = fit_risk_model(tx, ty, vx, vy)
+    _, shop, snaps, model, store = quick_shop_model(args.customers, str(tmp))
     model_dir = tmp / "model"
     model.save(model_dir)
-    store = f"sqlite:///{tmp / 'profiles.db'}"
-    sync_profiles(shop_data.dataset, store)
 
     rows = snaps.sample(min(args.carts, len(snaps)), random_state=1)
     bodies_json = [request_for_snapshot(shop, s, int(n))

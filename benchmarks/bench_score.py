@@ -19,7 +19,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import report
+from _common import quick_shop_model, report
 
 
 def main() -> None:
@@ -31,26 +31,12 @@ def main() -> None:
 
     home = Path(tempfile.mkdtemp(prefix="cartrisk-bench-score-"))
     os.environ["CARTRISK_HOME"] = str(home)
-    from features.profiles import prepare_shop
-    from features.snapshots import snapshots_from_shop
     from serving.examples import request_for_snapshot
-    from serving.profile_store import sync_profiles
     from serving.resilient import ResilientProfiles
     from serving.schemas import ScoreRequest
     from serving.scorer import Scorer
-    from training.model import fit_risk_model
-    from training.synthetic_shop import generate_shop
-    from training.train import prepare
 
-    shop_data = generate_shop(customers=args.customers, days=40, seed=5)
-    shop = prepare_shop(shop_data.dataset)
-    snaps = snapshots_from_shop(shop)
-    prep = prepare(snaps, 5, 5)
-    tx, ty = prep.part(prep.split.train)
-    vx, vy = prep.part(prep.split.valid)
-    model = fit_risk_model(tx, ty, vx, vy)
-    store = f"sqlite:///{home / 'profiles.db'}"
-    sync_profiles(shop_data.dataset, store)
+    _, shop, snaps, model, store = quick_shop_model(args.customers, str(home))
     scorer = Scorer(model, "bench", profiles=ResilientProfiles.open(store, budget_ms=50))
     rows = snaps.sample(min(args.carts, len(snaps)), random_state=1)
     requests = [ScoreRequest.model_validate(request_for_snapshot(shop, s, int(n)))

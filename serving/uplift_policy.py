@@ -121,11 +121,16 @@ def expected_fee(cart: CartContext, order_value: float, settings: UpliftSettings
     return fee if threshold is None or order_value < threshold else 0.0
 
 
+def cost_amount(inc: Incentive, order_value: float, fee: float) -> float:
+    """What one offer of ``inc`` costs when it is paid (before weighting by the purchase probability)."""
+    kind, amount = inc.cost.kind, inc.cost.value
+    return order_value * amount / 100.0 if kind == "percent_of_cart" else (fee if kind == "shipping_fee" else amount)
+
+
 def offer_of(inc: Incentive, p_with: float, p_without: float, order_value: float, fee: float,
              margin: float) -> Offer:
     """The expected uplift, cost and profit of offering ``inc`` to a cart (see the module docstring)."""
-    kind, amount = inc.cost.kind, inc.cost.value
-    pay = order_value * amount / 100.0 if kind == "percent_of_cart" else (fee if kind == "shipping_fee" else amount)
+    pay = cost_amount(inc, order_value, fee)
     cost = pay * p_with if inc.cost.when == "bought" else pay
     uplift = p_with - p_without
     return Offer(inc.code, inc.channel, p_with, uplift, cost, uplift * margin * order_value - cost)
@@ -144,10 +149,7 @@ def is_eligible(inc: Incentive, segs: Collection[str], cart: CartContext, value:
         return False
     if e.segments_none and any(s in segs for s in e.segments_none):
         return False
-    kind = inc.cost.kind
-    pay = value * inc.cost.value / 100.0 if kind == "percent_of_cart" else (
-        fee if kind == "shipping_fee" else inc.cost.value)
-    return pay <= cap_share * value + 1e-9
+    return cost_amount(inc, value, fee) <= cap_share * value + 1e-9
 
 
 def decide_uplift(
@@ -197,29 +199,17 @@ def decide_uplift(
 
     if cart.cart_value <= 0.0:
         return answer(None, None, "empty_cart", "The cart is empty: nothing to recover, so no incentive.")
-    # exploration: a uniform choice among the eligible options and none
-    if draws is not None and s.exploration_share > 0 and offers:
+    share = s.exploration_share if draws is not None and offers else 0.0
+    greedy = _exploit(offers, nothing, s, budget, segs, answer, value, share)
+    if draws is not None and draws[0] < share:
+        # exploration: a uniform choice among the eligible options and none
         options: list[Offer] = [nothing, *sorted(offers, key=lambda o: o.code)]
-        greedy = _greedy(offers, s, budget, segs)
-        if draws[0] < s.exploration_share:
-            pick = options[min(int(draws[1] * len(options)), len(options) - 1)]
-            share = s.exploration_share / len(options)
-            chosen_greedy = (greedy.code if greedy else NONE) == pick.code
-            return answer(None if pick.code == NONE else pick, None, "explore",
-                          f"Exploration: {pick.code} drawn at random among {len(options)} options "
-                          f"({s.exploration_share:.0%} of carts are explored, to keep learning).",
-                          explored=True, propensity=share + (1 - s.exploration_share) * chosen_greedy)
-    share = s.exploration_share if draws is not None else 0.0
-    return _exploit(offers, nothing, s, budget, segs, answer, value, share)
-
-
-def _greedy(offers: list[Offer], s: UpliftSettings, budget: Budget | None, segs: Collection[str]) -> Offer | None:
-    for o in offers:
-        if o.expected_profit <= s.min_expected_profit:
-            return None
-        if budget is None or budget.allows(o.expected_cost, segs):
-            return o
-    return None
+        pick = options[min(int(draws[1] * len(options)), len(options) - 1)]
+        return answer(None if pick.code == NONE else pick, None, "explore",
+                      f"Exploration: {pick.code} drawn at random among {len(options)} options "
+                      f"({share:.0%} of carts are explored, to keep learning).",
+                      explored=True, propensity=share / len(options) + (1 - share) * (greedy.code == pick.code))
+    return greedy
 
 
 def _exploit(offers: list[Offer], nothing: Offer, s: UpliftSettings, budget: Budget | None,

@@ -15,7 +15,7 @@ for every policy, so they compete on equal terms; a baseline that would pick an 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 
 from features.segments import RuleSet, assign_segments
-from serving.policy import NONE, CartContext, Catalogue, decide
-from serving.uplift_policy import decide_uplift, expected_fee, offer_of
+from serving.policy import NONE, CartContext, Catalogue, decide, interruption_reason
+from serving.uplift_policy import cost_amount, decide_uplift, expected_fee, offer_of
 from serving.uplift_policy import is_eligible as eligible_incentive
 
 __all__ = ["PolicyInputs", "baseline_choices", "learned_choices", "off_policy_values", "policy_inputs",
@@ -59,8 +59,6 @@ def policy_inputs(frame: pd.DataFrame, probabilities: pd.DataFrame, order_value:
     carts = [CartContext.from_features(r) for r in records]
     modelled = [inc for inc in catalogue.incentives if inc.code in probabilities.columns]
     cap = catalogue.settings.max_cost_share_of_cart
-    from serving.policy import interruption_reason
-
     eligible = []
     for segs, cart, v in zip(segments, carts, order_value, strict=True):
         value = max(float(v), cart.cart_value)
@@ -166,8 +164,7 @@ def realised_profit(frame: pd.DataFrame, catalogue: Catalogue) -> np.ndarray:
             out[k] = b * s.margin * v
             continue
         inc = catalogue.get(arm)
-        kind, amount = inc.cost.kind, inc.cost.value
-        pay = v * amount / 100.0 if kind == "percent_of_cart" else (fee if kind == "shipping_fee" else amount)
+        pay = cost_amount(inc, v, fee)
         out[k] = b * (s.margin * v - (pay if inc.cost.when == "bought" else 0.0)) - (
             pay if inc.cost.when == "always" else 0.0)
     return out
@@ -213,6 +210,3 @@ def _model_profits(inputs: PolicyInputs, catalogue: Catalogue) -> list[dict[str,
                                                    s.margin).expected_profit
         out.append(base)
     return out
-
-
-Chooser = Callable[[PolicyInputs, Catalogue], np.ndarray]

@@ -13,6 +13,7 @@ from cartrisk.commands import (
     segments_cmd,
     serve_cmd,
     train_cmd,
+    uplift_cmd,
 )
 
 app = typer.Typer(
@@ -23,7 +24,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (data, ingest, features_cmd, segments_cmd, train_cmd, benchmark_cmd, profiles_cmd, serve_cmd):
+for module in (data, ingest, features_cmd, segments_cmd, train_cmd, uplift_cmd, benchmark_cmd, profiles_cmd,
+               serve_cmd):
     module.register(app)
 
 

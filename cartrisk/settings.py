@@ -47,6 +47,12 @@ class Settings(BaseSettings):
         description="cartrisk promote never promotes a candidate whose expected calibration error on the newest "
         "test window is above this.",
     )
+    promote_min_profit_gain: float = Field(
+        default=0.0,
+        description="cartrisk uplift promote moves the uplift champion alias only when the candidate's policy "
+        "earns at least this much more per experiment cart (doubly robust estimate, shop currency) on the newest "
+        "test window than the champion's.",
+    )
     test_days: float = Field(default=7.0, gt=0, description="Days in the newest (test) window.")
     valid_days: float = Field(default=7.0, gt=0, description="Days in the validation window before it.")
 

@@ -40,6 +40,21 @@ def _walk(node: dict[str, Any], out: list[tuple[int, dict[int, float]]], path: d
         _walk(child, out, step)
 
 
+def _leaf_values(root: dict[str, Any], n_leaves: int) -> np.ndarray:
+    """Each leaf's output, by leaf index."""
+    out = np.zeros(max(n_leaves, 1))
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if "leaf_index" in node:
+            out[int(node["leaf_index"])] = float(node["leaf_value"])
+        elif "left_child" in node:
+            stack += [node["left_child"], node["right_child"]]
+        else:  # a single-leaf tree: no index in the dump
+            out[0] = float(node["leaf_value"])
+    return out
+
+
 class FastBooster:
     """A trained booster prepared for one-row scoring: leaf lookup through the C API, per-leaf contributions."""
 
@@ -52,9 +67,11 @@ class FastBooster:
         self.n_trees = len(trees)
         offsets = [0]
         blocks: list[np.ndarray] = []
+        values: list[np.ndarray] = []
         bias = 0.0
         for tree in trees:
             root = tree["tree_structure"]
+            values.append(_leaf_values(root, int(tree.get("num_leaves", 1))))
             if "leaf_index" in root:  # a tree with a single leaf: a constant
                 bias += float(root["leaf_value"])
                 block = np.zeros((1, self.n_features))
@@ -70,6 +87,7 @@ class FastBooster:
             offsets.append(offsets[-1] + len(block))
         self.bias = bias
         self._table = np.vstack(blocks) if blocks else np.zeros((0, self.n_features))
+        self._leaf_value = np.concatenate(values) if values else np.zeros(0)
         self._offsets = np.asarray(offsets[:-1], dtype=np.int64)
         self._handle = ctypes.c_void_p()
         _safe_call(_LIB.LGBM_BoosterPredictForMatSingleRowFastInit(
@@ -102,6 +120,12 @@ class FastBooster:
             self._out.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),
         ))
         return self._out.astype(np.int64)
+
+    def raw(self, row: np.ndarray) -> float:
+        """The raw score of ``row`` (log-odds for a classifier, the prediction for a regression)."""
+        if self.n_trees == 0:
+            return 0.0
+        return float(self._leaf_value[self._offsets + self.leaves(row)].sum())
 
     def explain(self, row: np.ndarray) -> tuple[float, np.ndarray]:
         """Raw score (log-odds) and each feature's contribution to it; ``bias + contributions.sum()`` = score."""

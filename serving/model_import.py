@@ -4,6 +4,10 @@
 and calibrator from the run's artifacts, and saves them as a BentoML model ``cartrisk-risk`` labelled with the
 MLflow model version and run id. The service loads the latest ``cartrisk-risk`` from the BentoML store (or the tag
 in ``CARTRISK_MODEL_TAG``); ``bentoml build`` packs it into the Bento.
+
+``import_uplift_model`` does the same for the uplift models (``cartrisk-uplift``, registered by ``cartrisk uplift
+train --register`` and promoted by ``cartrisk uplift promote``): when a version is behind the alias, the service
+chooses incentives by expected profit; when none is, it keeps the rule-based policy.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 BENTO_MODEL_NAME = "cartrisk-risk"
+BENTO_UPLIFT_NAME = "cartrisk-uplift"
 
 
 def bentoml_home_default() -> None:
@@ -62,3 +67,43 @@ def import_model(alias: str = "champion") -> dict[str, str]:
     tag = save_bento_model(folder, labels, metadata={"data_hash": tags.get("data_hash", ""),
                                                       "test_roc_auc": tags.get("test_roc_auc", "")})
     return {"bento_model": tag, **labels}
+
+
+def import_uplift_model(alias: str = "champion") -> dict[str, str] | None:
+    """Import the version behind ``alias`` of the registered uplift model; None when there is none."""
+    import bentoml
+    import mlflow
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from training.tracking import configure
+    from training.uplift_track import UPLIFT_MODEL_NAME
+
+    configure()
+    client = MlflowClient()
+    try:
+        version = client.get_model_version_by_alias(UPLIFT_MODEL_NAME, alias)
+    except MlflowException:
+        return None
+    run_id = str(version.run_id)
+    folder = Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="uplift_model"))
+    tags = dict(version.tags or {})
+    labels = {"mlflow_model": UPLIFT_MODEL_NAME, "mlflow_version": str(version.version), "mlflow_run_id": run_id,
+              "mlflow_alias": alias, "feature_set": tags.get("feature_set", ""), "arms": tags.get("arms", "")}
+    with bentoml.models.create(BENTO_UPLIFT_NAME, labels=labels,
+                               metadata={"test_dr_profit_per_cart": tags.get("test_dr_profit_per_cart", "")}
+                               ) as bento_model:
+        for path in folder.iterdir():
+            shutil.copy2(path, Path(bento_model.path) / path.name)
+    return {"bento_model": str(bento_model.tag), **labels}
+
+
+def remove_uplift_models() -> list[str]:
+    """Delete the imported uplift models from the BentoML store (no uplift champion any more); return their tags."""
+    import bentoml
+
+    removed = []
+    for model in bentoml.models.list(BENTO_UPLIFT_NAME):
+        bentoml.models.delete(model.tag)
+        removed.append(str(model.tag))
+    return removed

@@ -79,12 +79,28 @@ class BatchRequest(Strict):
     carts: list[ScoreRequest] = Field(min_length=1, max_length=1000)
 
 
+class OfferOut(BaseModel):
+    """One incentive's expected economics for this cart (profit policy)."""
+
+    code: str
+    expected_uplift: float = Field(description="P(bought | incentive) - P(bought | none).")
+    expected_cost: float
+    expected_profit: float = Field(description="uplift x margin x expected order value - expected cost.")
+
+
 class IncentiveOut(BaseModel):
     code: str
     channel: str
     message_key: str
     expected_cost: float
     why: str
+    policy: str = Field(default="rules", description="'profit' (uplift models) or 'rules' (risk-based rules).")
+    expected_uplift: float | None = Field(default=None, description="Profit policy: the chosen incentive's uplift.")
+    expected_profit: float | None = Field(default=None, description="Profit policy: its expected profit.")
+    runner_up: OfferOut | None = Field(default=None, description="Profit policy: the next best option.")
+    explored: bool = Field(default=False, description="Drawn at random to keep learning (log it as an experiment).")
+    propensity: float | None = Field(default=None, description="Probability this incentive was chosen, given "
+                                     "the cart (profit policy; for the experiment log).")
 
 
 class Reason(BaseModel):

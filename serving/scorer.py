@@ -3,8 +3,9 @@
 No DataFrame per request. One call into LightGBM's single-row C API gives the leaf each tree sends the cart to;
 precomputed per-leaf path contributions (:mod:`serving.fastpredict`) then give both the raw score (their sum plus
 the bias, the log-odds exactly as the booster computes it) and the reasons; the calibration map turns the score
-into the probability. The BentoML service (:mod:`serving.service`) and the batch
-scorer call this same code.
+into the probability. The incentive comes from the profit policy when uplift models are loaded (per-arm purchase
+probabilities, :mod:`serving.uplift_scorer`; expected profit, :mod:`serving.uplift_policy`), from the rule-based
+policy otherwise. The BentoML service (:mod:`serving.service`) and the batch scorer call this same code.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from features.snapshots import category_code
 from serving.fastpredict import FastBooster
 from serving.policy import CartContext, Catalogue, decide, default_catalogue
 from serving.resilient import ResilientProfiles
-from serving.schemas import IncentiveOut, Reason, ScoreRequest, ScoreResponse
+from serving.schemas import IncentiveOut, OfferOut, Reason, ScoreRequest, ScoreResponse
+from serving.uplift_policy import decide_uplift, exploration_draws
+from serving.uplift_scorer import DailyBudget, FastUplift
 from training.model import RiskModel
 
 _CATEGORICAL = frozenset(CATEGORICAL_FEATURES)
@@ -69,6 +72,11 @@ class Scorer:
     catalogue: Catalogue | None = None
     rules: RuleSet | None = None
     top_reasons: int = 3
+    uplift: FastUplift | None = None
+    """The uplift models: when set, the profit policy chooses the incentive (else the rule-based policy)."""
+    budget: DailyBudget | None = None
+    explore: bool = True
+    """Profit policy: let the ``exploration_share`` of the catalogue draw a random incentive for some carts."""
 
     def __post_init__(self) -> None:
         if self.model.feature_set != FEATURE_SET:
@@ -115,23 +123,46 @@ class Scorer:
         ]
         segs = segments_of({**feats, "city": (profile or {}).get("city")}, self.rules)
         assert self.catalogue is not None
-        decision = decide(risk, segs, CartContext.from_features(feats), self.catalogue)
+        cart = CartContext.from_features(feats)
+        decision = decide(risk, segs, cart, self.catalogue)
+        if self.uplift is not None:
+            incentive = self._profit_incentive(row[0], req.session_id, segs, cart)
+        else:
+            incentive = IncentiveOut(code=decision.code, channel=decision.channel, message_key=decision.message_key,
+                                     expected_cost=round(decision.expected_cost, 4), why=decision.reason)
         return ScoreResponse(
             session_id=req.session_id,
             risk=risk,
             risk_band=decision.risk_band,
             segments=segs,
-            incentive=IncentiveOut(
-                code=decision.code,
-                channel=decision.channel,
-                message_key=decision.message_key,
-                expected_cost=round(decision.expected_cost, 4),
-                why=decision.reason,
-            ),
+            incentive=incentive,
             reasons=reasons,
             model_version=self.model_version,
             feature_set=FEATURE_SET,
             degraded=degraded,
+        )
+
+
+    def _profit_incentive(self, row: np.ndarray, session_id: str, segs: list[str], cart: CartContext
+                          ) -> IncentiveOut:
+        """The profit policy's answer (:func:`serving.uplift_policy.decide_uplift`); spends today's budget."""
+        assert self.uplift is not None and self.catalogue is not None
+        probs = self.uplift.probabilities(row)
+        budget = self.budget.remaining() if self.budget is not None and not self.budget.unlimited else None
+        draws = exploration_draws(session_id) if self.explore else None
+        d = decide_uplift(probs, self.uplift.order_value(row), segs, cart, self.catalogue, budget, draws)
+        if self.budget is not None and d.chosen is not None:
+            self.budget.spend(d.chosen.expected_cost, segs)
+        runner = d.runner_up
+        return IncentiveOut(
+            code=d.code, channel=d.channel, message_key=d.message_key, expected_cost=round(d.expected_cost, 4),
+            why=d.reason, policy="profit",
+            expected_uplift=round(d.chosen.uplift, 5) if d.chosen is not None else 0.0,
+            expected_profit=round(d.chosen.expected_profit, 4) if d.chosen is not None else 0.0,
+            runner_up=OfferOut(code=runner.code, expected_uplift=round(runner.uplift, 5),
+                               expected_cost=round(runner.expected_cost, 4),
+                               expected_profit=round(runner.expected_profit, 4)) if runner is not None else None,
+            explored=d.explored, propensity=round(d.propensity, 5),
         )
 
 

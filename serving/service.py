@@ -10,7 +10,14 @@ the model and policy are loaded) and ``/metrics`` (Prometheus).
 Environment: ``CARTRISK_API_KEY`` (when set, requests need the header ``x-api-key``; else 401),
 ``CARTRISK_CORS_ORIGINS`` (comma-separated checkout origins allowed by CORS), ``CARTRISK_MODEL_TAG`` (default
 ``cartrisk-risk:latest``), ``CARTRISK_PROFILE_BUDGET_MS`` (default 5), ``CARTRISK_WORKERS`` (worker processes;
-default ``cpu_count``), ``CARTRISK_ACCESS_LOG`` (``1`` to log every request; default off).
+default ``cpu_count``), ``CARTRISK_ACCESS_LOG`` (``1`` to log every request; default off), ``CARTRISK_UPLIFT_TAG``
+(default ``cartrisk-uplift:latest``), ``CARTRISK_POLICY`` (``auto``: the profit policy when an uplift model was
+imported, else the rule-based one; ``rules``; ``profit``: fail to start without an uplift model).
+
+The incentive: with uplift models (imported by ``cartrisk import-model`` when ``cartrisk-uplift`` has a champion),
+the profit policy chooses it (:mod:`serving.uplift_policy`; per-arm probabilities by :mod:`serving.uplift_scorer`;
+the daily budget and segment caps of the catalogue's ``uplift:`` section split equally between the workers; a
+share of carts explored at random, flagged with their propensity). Without them, the rule-based policy.
 
 Speed settings (measured by ``benchmarks/bench_http.py``, figures in docs/benchmarks.md): ``/score`` is an
 ``async`` API, so it runs on the worker's event loop (scoring one cart takes a few hundred microseconds of CPU;
@@ -32,14 +39,32 @@ from fastapi import FastAPI
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from features.definitions import FEATURE_NAMES
 from features.segments import default_rules
 from serving.policy import catalogue_summary, default_catalogue
 from serving.resilient import ResilientProfiles
 from serving.schemas import BatchRequest, BatchResponse, ScoreRequest, ScoreResponse
 from serving.scorer import Scorer
+from serving.uplift_scorer import DailyBudget, FastUplift
 from training.model import RiskModel
+from training.uplift_model import UpliftModel
 
 MODEL_TAG = os.environ.get("CARTRISK_MODEL_TAG", "cartrisk-risk:latest")
+UPLIFT_TAG = os.environ.get("CARTRISK_UPLIFT_TAG", "cartrisk-uplift:latest")
+_POLICY = os.environ.get("CARTRISK_POLICY", "auto").strip().lower()
+if _POLICY not in ("auto", "rules", "profit"):
+    raise ValueError(f"CARTRISK_POLICY must be auto, rules or profit, got {_POLICY!r}")
+
+
+def _has_model(tag: str) -> bool:
+    try:
+        bentoml.models.get(tag)
+    except bentoml.exceptions.NotFound:
+        return False
+    return True
+
+
+_USE_UPLIFT = _POLICY != "rules" and (_POLICY == "profit" or _has_model(UPLIFT_TAG))
 _CORS = [o.strip() for o in os.environ.get("CARTRISK_CORS_ORIGINS", "").split(",") if o.strip()]
 
 
@@ -56,6 +81,10 @@ def _workers(raw: str) -> int | Literal["cpu_count"]:
 
 
 _WORKERS = _workers(os.environ.get("CARTRISK_WORKERS", "cpu_count"))
+
+
+def _worker_count() -> int:
+    return int(os.cpu_count() or 1) if _WORKERS == "cpu_count" else int(_WORKERS)
 _ACCESS_LOG = os.environ.get("CARTRISK_ACCESS_LOG", "").strip().lower() in ("1", "true", "yes", "on")
 
 LATENCY = bentoml.metrics.Histogram(
@@ -108,6 +137,8 @@ class CartRisk:
     """Scores carts and recommends the incentive that recovers them at the least cost."""
 
     risk_model = bentoml.models.BentoModel(MODEL_TAG)
+    if _USE_UPLIFT:  # declared only when present, so `bentoml build` packs it and a shop without one still runs
+        uplift_model = bentoml.models.BentoModel(UPLIFT_TAG)
 
     def __init__(self) -> None:
         from cartrisk.settings import get_settings
@@ -123,8 +154,15 @@ class CartRisk:
         self.profiles = ResilientProfiles.open(store, budget_ms=budget)
         self.rules = default_rules()
         self.catalogue = default_catalogue()
+        uplift, daily = None, None
+        self.uplift_labels: dict[str, str] = {}
+        if _USE_UPLIFT:
+            uplift = FastUplift(UpliftModel.load(Path(self.uplift_model.path)), FEATURE_NAMES)
+            self.uplift_labels = dict(self.uplift_model.info.labels)
+            s = self.catalogue.uplift
+            daily = DailyBudget(s.daily_budget, s.segment_caps, share=1.0 / _worker_count())
         self.scorer = Scorer(model, self.model_version, profiles=self.profiles, catalogue=self.catalogue,
-                             rules=self.rules)
+                             rules=self.rules, uplift=uplift, budget=daily)
         self.labels = labels
         # Everything loaded so far lives as long as the worker: move it out of the garbage collector's sight
         # and collect the young generation less often, so a full collection does not stall a request.
@@ -162,8 +200,13 @@ class CartRisk:
         return self.policy_summary()
 
     def policy_summary(self) -> dict[str, Any]:
+        budget = self.scorer.budget
         return {
             "model": {"version": self.model_version, "labels": self.labels},
+            "incentive_chooser": "profit" if self.scorer.uplift is not None else "rules",
+            "uplift_model": {"labels": self.uplift_labels,
+                             "incentives": list(self.scorer.uplift.incentives)} if self.scorer.uplift else None,
+            "budget_this_worker": budget.state() if budget is not None else None,
             "segments": [{"name": s.name, "description": s.description} for s in self.rules.segments],
             "incentive_policy": catalogue_summary(self.catalogue),
             "profile_store": self.profiles.stats(),

@@ -59,7 +59,10 @@ def test_score_answers_with_risk_incentive_reasons_and_versions(client: Any, ser
     out = resp.json()
     assert 0 < out["risk"] < 1 and out["risk_band"] in ("low", "medium", "high")
     assert out["model_version"] == "42" and out["feature_set"] == "cart_features_v1"
-    assert set(out["incentive"]) == {"code", "channel", "message_key", "expected_cost", "why"}
+    assert set(out["incentive"]) == {"code", "channel", "message_key", "expected_cost", "why", "policy",
+                                     "expected_uplift", "expected_profit", "runner_up", "explored", "propensity"}
+    # no uplift model in this store: the rule-based policy answers, and says so
+    assert out["incentive"]["policy"] == "rules" and out["incentive"]["runner_up"] is None
     assert out["incentive"]["why"]
     assert all(r["contribution"] > 0 for r in out["reasons"])
     assert out["degraded"] is False and out["session_id"] == body["session_id"]

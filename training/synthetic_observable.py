@@ -175,9 +175,8 @@ class Observed:
                         fee_shown=self.fee_shown[index])
 
 
-def arm_prior(known: np.ndarray) -> np.ndarray:
+def arm_prior(known: np.ndarray, share: float = P.EXPERIMENT_SHARE) -> np.ndarray:
     """[n, N_ARMS] probability of each arm: outside the test 'none', in it uniform over the eligible arms."""
-    share = P.EXPERIMENT_SHARE
     known_row = np.full(N_ARMS, share / N_ARMS)
     known_row[P.NONE] += 1.0 - share
     guest_row = np.zeros(N_ARMS)
@@ -214,7 +213,7 @@ def _band_probs(lines: LineValues, tilt: np.ndarray, base_cents: np.ndarray, m: 
 
 
 def _block(obs: Observed, lines: LineValues, window_s: float, hz: P.Hazards, inc: P.Incentives,
-           ret: P.Returns) -> np.ndarray:
+           ret: P.Returns, share: float) -> np.ndarray:
     n = len(obs)
     out = np.full((n, P.N_SLOTS), np.nan)
     if n == 0:
@@ -252,7 +251,7 @@ def _block(obs: Observed, lines: LineValues, window_s: float, hz: P.Hazards, inc
     del go_ship
 
     r = return_probability(cov.expand(3), intents[None, :, None], arms[None, None, :], window_s, ret, inc)
-    prior_arm = arm_prior(cov.known)  # [n, A]
+    prior_arm = arm_prior(cov.known, share)  # [n, A]
     log_pre = _pre_cart_log_weight(obs)  # [n, 3]
     rows = np.arange(n)
 
@@ -352,13 +351,13 @@ def _block(obs: Observed, lines: LineValues, window_s: float, hz: P.Hazards, inc
 
 
 def observable_truth(obs: Observed, lines: LineValues, window_s: float, hz: P.Hazards, inc: P.Incentives,
-                     ret: P.Returns) -> np.ndarray:
+                     ret: P.Returns, experiment_share: float = P.EXPERIMENT_SHARE) -> np.ndarray:
     """[n, N_SLOTS] P(abandoned | what is observable at each snapshot slot): the add_to_cart slots of the lines
     and view_cart .. add_payment_info (NaN elsewhere, and at add_to_cart slots past the cart's lines)."""
     out = np.full((len(obs), P.N_SLOTS), np.nan)
     for lo in range(0, len(obs), CHUNK):
         idx = np.arange(lo, min(lo + CHUNK, len(obs)))
-        out[idx] = _block(obs.take(idx), lines, window_s, hz, inc, ret)
+        out[idx] = _block(obs.take(idx), lines, window_s, hz, inc, ret, experiment_share)
     return out
 
 

@@ -248,10 +248,12 @@ def eligible(known: np.ndarray, arm: int) -> np.ndarray:
     return np.asarray(known | np.isin(arm, P.GUEST_ARMS))
 
 
-def assign_arms(rng: np.random.Generator, known: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Arm (index into ARMS), its propensity, and the experiment mask; carts outside the test get 'none'."""
+def assign_arms(rng: np.random.Generator, known: np.ndarray, share: float = P.EXPERIMENT_SHARE
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Arm (index into ARMS), its propensity, and the experiment mask (``share`` of the carts); carts outside the
+    test get 'none'."""
     n = len(known)
-    in_test = rng.random(n) < P.EXPERIMENT_SHARE
+    in_test = rng.random(n) < share
     u = rng.random(n)
     guest_arms = np.asarray(P.GUEST_ARMS)
     known_arm = np.minimum((u * len(P.ARMS)).astype(np.int64), len(P.ARMS) - 1)
@@ -289,6 +291,7 @@ class _World:
     fee: np.ndarray
     returns: ReturnSessions
     lines: LineValues
+    experiment_share: float
 
 
 def _reminder_emails(w_plan: CartPlan, outcome: Outcome, arm: np.ndarray, owner: np.ndarray,
@@ -312,7 +315,7 @@ def _reminder_emails(w_plan: CartPlan, outcome: Outcome, arm: np.ndarray, owner:
 
 
 def _simulate(customers: int, days: int, seed: int, start_s: int, window_s: float,
-              bar: tqdm[Any]) -> tuple[_World, Rows, Emails]:
+              bar: tqdm[Any], experiment_share: float = P.EXPERIMENT_SHARE) -> tuple[_World, Rows, Emails]:
     """Draw the whole shop as arrays: the world, its event rows (unsorted) and the reminder e-mails."""
     r = _rngs(seed, 12)
     cust = draw_customers(r[0], customers, start_s, days)
@@ -329,7 +332,7 @@ def _simulate(customers: int, days: int, seed: int, start_s: int, window_s: floa
     browsing = show_first_line(browsing, plan)
     bar.update()
     state = cart_state(sessions, prof, plan)
-    arm, propensity, in_test = assign_arms(r[8], state.cov.known)
+    arm, propensity, in_test = assign_arms(r[8], state.cov.known, experiment_share)
     hz, inc, ret = P.Hazards(), P.Incentives(), P.Returns()
     outcome = draw_outcome(r[9], state, arm, plan.account_required, window_s, hz, inc, ret)
     fee = shown_fee(state.band, arm)
@@ -341,7 +344,8 @@ def _simulate(customers: int, days: int, seed: int, start_s: int, window_s: floa
     reminders = _reminder_emails(plan, outcome, arm, owner, returns)
     world = _World(cust=cust, history=history, prof=prof, emails=emails, catalog=catalog, sessions=sessions,
                    n_browsing=n_browsing, plan=plan, state=state, arm=arm, propensity=propensity,
-                   in_test=in_test, outcome=outcome, fee=fee, returns=returns, lines=line_values(catalog))
+                   in_test=in_test, outcome=outcome, fee=fee, returns=returns, lines=line_values(catalog),
+                   experiment_share=experiment_share)
     return world, rows, reminders
 
 
@@ -481,7 +485,7 @@ def _truths(w: _World, window_s: float) -> tuple[Truth, dict[int, Truth], np.nda
     hz, inc, ret = P.Hazards(), P.Incentives(), P.Returns()
     actual = truth(w.state, w.arm, w.plan.account_required, window_s, hz, inc, ret)
     seen = observed(w.sessions, w.prof, w.plan, w.catalog, w.state, w.fee)
-    p_observable = observable_truth(seen, w.lines, window_s, hz, inc, ret)
+    p_observable = observable_truth(seen, w.lines, window_s, hz, inc, ret, w.experiment_share)
     carts = np.flatnonzero(w.in_test)
     sub = w.state.take(carts)
     account = w.plan.account_required[carts]
@@ -596,17 +600,21 @@ def generate_shop(
     *,
     label_window_hours: float = 24.0,
     progress: bool = False,
+    experiment_share: float = P.EXPERIMENT_SHARE,
 ) -> SyntheticShop:
     """Simulate a shop of ``customers`` known customers (plus guests) over ``days`` days from ``start``
-    (a UTC date); history reaches back before ``start``. ``label_window_hours`` is the label window. A progress
-    bar goes to stderr when ``progress`` is set."""
+    (a UTC date); history reaches back before ``start``. ``label_window_hours`` is the label window;
+    ``experiment_share`` the share of carts in the randomised incentive test. A progress bar goes to stderr when
+    ``progress`` is set."""
     if customers < 1 or days < 1:
         raise ValueError("customers and days must be at least 1")
+    if not 0.0 <= experiment_share <= 1.0:
+        raise ValueError(f"experiment_share must be in [0, 1], got {experiment_share}")
     start_s = int(pd.Timestamp(start, tz="UTC").timestamp())
     window_s = float(label_window_hours) * 3600.0
     with tqdm(total=6, desc="generate", unit="step", file=sys.stderr, disable=not progress,
               leave=False) as bar:
-        w, rows, reminders = _simulate(customers, days, seed, start_s, window_s, bar)
+        w, rows, reminders = _simulate(customers, days, seed, start_s, window_s, bar, experiment_share)
         ids = _ids(w)
         events = _events_table(rows, w.catalog, ids)
         del rows

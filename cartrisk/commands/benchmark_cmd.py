@@ -239,8 +239,8 @@ def format_hillstrom(result: HillstromResult) -> str:
 
     m = result.metrics
     info = result.model.info if result.model is not None else {}
-    left = ", ".join(f"{n:,} of the {part} file" if part == "test" else f"{n:,}"
-                     for part, n in result.n_left_out_mens.items())
+    parts = {"train": "training", "test": "test"}
+    left = ", ".join(f"{n:,} of the {parts.get(part, part)} file" for part, n in result.n_left_out_mens.items())
     ref = float(PUBLISHED["uplift_at_30"])
     lines = [
         "Hillstrom e-mail experiment: women's e-mail vs no e-mail, outcome visit",

@@ -51,6 +51,9 @@ def generate(
     ] = None,
     start: Annotated[str, typer.Option(help="First day of sessions, a UTC date (YYYY-MM-DD).")]
     = "2026-01-05",
+    experiment_share: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="Share of carts in the randomised incentive test (an arm drawn at the first add).")
+    ] = 0.3,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
 ) -> None:
     """Generate a synthetic shop with known truth: tables as Parquet, the truth under truth/."""
@@ -66,7 +69,8 @@ def generate(
     started = time.perf_counter()
     try:
         shop = generate_shop(customers, days, chosen_seed, start,
-                             label_window_hours=settings.label_window_hours, progress=True)
+                             label_window_hours=settings.label_window_hours, progress=True,
+                             experiment_share=experiment_share)
         paths = write_shop(shop, folder, progress=True)
     except (ValueError, OSError) as exc:
         fail(str(exc))

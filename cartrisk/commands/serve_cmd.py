@@ -27,21 +27,32 @@ def import_model(
     alias: Annotated[str, typer.Option(help="Registry alias of the version to import.")] = "champion",
     json: JsonOpt = False,
 ) -> None:
-    """Copy the registered model behind ALIAS from MLflow into the BentoML model store (labelled with its MLflow
-    version and run), so the service starts without the tracking server."""
-    from serving.model_import import bentoml_home_default
+    """Copy the registered models behind ALIAS from MLflow into the BentoML model store (labelled with their
+    MLflow version and run), so the service starts without the tracking server: the risk model, and the uplift
+    models when a version of cartrisk-uplift is behind ALIAS (then the service chooses incentives by expected
+    profit; otherwise by the rule-based policy, and older imported uplift models are removed)."""
+    from serving.model_import import bentoml_home_default, import_uplift_model, remove_uplift_models
     from serving.model_import import import_model as do_import
 
     bentoml_home_default()
     try:
-        info = do_import(alias)
+        info: dict[str, Any] = dict(do_import(alias))
     except LookupError as exc:
         fail(str(exc))
+    uplift = import_uplift_model(alias)
+    removed = remove_uplift_models() if uplift is None else []
+    info["uplift"] = uplift
     if json:
         emit_json(info)
         return
     typer.echo(f"imported {info['mlflow_model']} version {info['mlflow_version']} (alias {alias}, run "
                f"{info['mlflow_run_id']}) as BentoML model {info['bento_model']}")
+    if uplift is not None:
+        typer.echo(f"imported {uplift['mlflow_model']} version {uplift['mlflow_version']} as BentoML model "
+                   f"{uplift['bento_model']}: incentives are chosen by expected profit")
+    else:
+        typer.echo("no cartrisk-uplift model behind alias " + alias + ": incentives follow the rule-based policy"
+                   + (f" (removed {len(removed)} older imported uplift model(s))" if removed else ""))
 
 
 def _service_env() -> dict[str, str]:

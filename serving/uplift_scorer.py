@@ -1,0 +1,118 @@
+"""The profit policy at request time: per-arm purchase probabilities for one cart, and today's budget.
+
+:class:`FastUplift` evaluates an :class:`training.uplift_model.UpliftModel` on one feature row with the
+single-row C API of :mod:`serving.fastpredict` (no DataFrame, no Python-level tree walk): the mean of the
+cross-fitted base boosters' log-odds, plus each arm's constant shift and offset booster, through the sigmoid.
+It gives exactly what ``UpliftModel.purchase_probabilities`` gives for the same row (tested).
+
+:class:`DailyBudget` keeps what is left of the ``uplift:`` section's daily budget and per-segment caps for one
+process: each offer made spends its *expected* cost (what the policy weighs; the realised cost is only known when
+the cart is bought), and the budget starts again at midnight UTC. A service with several workers gives each worker
+an equal share (``share``), so together they never pass the day's budget.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+
+import numpy as np
+
+from serving.fastpredict import FastBooster
+from serving.policy import NONE
+from serving.uplift_policy import Budget
+from training.uplift_model import UpliftModel
+
+__all__ = ["DailyBudget", "FastUplift"]
+
+
+def _sigmoid(z: float) -> float:
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+class FastUplift:
+    """One-row purchase probabilities under every arm, and the expected order value."""
+
+    def __init__(self, model: UpliftModel, feature_names: Sequence[str]) -> None:
+        missing = [n for n in model.feature_names if n not in feature_names]
+        if missing:
+            raise ValueError(f"the uplift model needs features this service does not compute: {missing}")
+        self.model = model
+        self.arms = model.arms
+        self._index = np.array([list(feature_names).index(n) for n in model.feature_names], dtype=np.int64)
+        self._identity = list(model.feature_names) == list(feature_names)
+        self._base = [FastBooster(b) for b in model.base]
+        self._offsets = [(arm, model.shifts[arm], FastBooster(model.offsets[arm])) for arm in self.arms]
+        self._value = FastBooster(model.value) if model.value is not None else None
+
+    def _row(self, row: np.ndarray) -> np.ndarray:
+        return row if self._identity else np.ascontiguousarray(row[self._index])
+
+    def probabilities(self, row: np.ndarray) -> dict[str, float]:
+        """``P(bought | cart, arm)`` for every arm, from the cart's feature row (in the service's order)."""
+        r = self._row(row)
+        base = sum(b.raw(r) for b in self._base) / len(self._base)
+        return {arm: _sigmoid(base + shift + booster.raw(r)) for arm, shift, booster in self._offsets}
+
+    def order_value(self, row: np.ndarray) -> float:
+        """Expected value of the order if bought (never below 0)."""
+        if self._value is None:
+            return self.model.value_default
+        return max(self._value.raw(self._row(row)), 0.0)
+
+    @property
+    def incentives(self) -> tuple[str, ...]:
+        return tuple(a for a in self.arms if a != NONE)
+
+
+class DailyBudget:
+    """What is left today of a daily budget and of per-segment caps, in one process (see the module doc)."""
+
+    def __init__(self, total: float | None, caps: Mapping[str, float] | Sequence[tuple[str, float]] = (),
+                 share: float = 1.0, clock: Callable[[], float] = time.time) -> None:
+        if not 0.0 < share <= 1.0:
+            raise ValueError(f"share must be in (0, 1], got {share}")
+        pairs = list(caps.items()) if isinstance(caps, Mapping) else list(caps)
+        self.total = None if total is None else float(total) * share
+        self.caps = {name: float(v) * share for name, v in pairs}
+        self._clock = clock
+        self._day = self._today()
+        self.spent = 0.0
+        self.spent_by_segment: dict[str, float] = dict.fromkeys(self.caps, 0.0)
+
+    def _today(self) -> int:
+        return int(self._clock() // 86_400)
+
+    def _roll(self) -> None:
+        day = self._today()
+        if day != self._day:
+            self._day = day
+            self.spent = 0.0
+            self.spent_by_segment = dict.fromkeys(self.caps, 0.0)
+
+    @property
+    def unlimited(self) -> bool:
+        return self.total is None and not self.caps
+
+    def remaining(self) -> Budget:
+        self._roll()
+        left = None if self.total is None else max(self.total - self.spent, 0.0)
+        return Budget(left, tuple((n, max(c - self.spent_by_segment[n], 0.0)) for n, c in self.caps.items()))
+
+    def spend(self, cost: float, segments: Collection[str]) -> None:
+        if cost <= 0:
+            return
+        self._roll()
+        self.spent += cost
+        for name in self.caps:
+            if name in segments:
+                self.spent_by_segment[name] += cost
+
+    def state(self) -> dict[str, object]:
+        self._roll()
+        return {"total": self.total, "spent": round(self.spent, 4), "caps": self.caps,
+                "spent_by_segment": {k: round(v, 4) for k, v in self.spent_by_segment.items()}}

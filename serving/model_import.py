@@ -71,7 +71,6 @@ def import_model(alias: str = "champion") -> dict[str, str]:
 
 def import_uplift_model(alias: str = "champion") -> dict[str, str] | None:
     """Import the version behind ``alias`` of the registered uplift model; None when there is none."""
-    import bentoml
     import mlflow
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
@@ -90,12 +89,18 @@ def import_uplift_model(alias: str = "champion") -> dict[str, str] | None:
     tags = dict(version.tags or {})
     labels = {"mlflow_model": UPLIFT_MODEL_NAME, "mlflow_version": str(version.version), "mlflow_run_id": run_id,
               "mlflow_alias": alias, "feature_set": tags.get("feature_set", ""), "arms": tags.get("arms", "")}
-    with bentoml.models.create(BENTO_UPLIFT_NAME, labels=labels,
-                               metadata={"test_dr_profit_per_cart": tags.get("test_dr_profit_per_cart", "")}
-                               ) as bento_model:
+    tag = save_bento_uplift_model(folder, labels, {"test_dr_profit_per_cart": tags.get("test_dr_profit_per_cart", "")})
+    return {"bento_model": tag, **labels}
+
+
+def save_bento_uplift_model(folder: Path, labels: dict[str, str], metadata: dict[str, Any] | None = None) -> str:
+    """Save an uplift model folder (``UpliftModel.save``) into the BentoML store; return its tag."""
+    import bentoml
+
+    with bentoml.models.create(BENTO_UPLIFT_NAME, labels=labels, metadata=metadata or {}) as bento_model:
         for path in folder.iterdir():
             shutil.copy2(path, Path(bento_model.path) / path.name)
-    return {"bento_model": str(bento_model.tag), **labels}
+    return str(bento_model.tag)
 
 
 def remove_uplift_models() -> list[str]:

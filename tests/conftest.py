@@ -93,3 +93,34 @@ def quick_model(small_shop_dir: Path) -> QuickModel:
     vx, vy = prep.part(prep.split.valid)
     model = fit_risk_model(tx, ty, vx, vy, {"learning_rate": 0.1, "num_leaves": 15}, max_rounds=200)
     return QuickModel(ds, shop, snaps, model)
+
+
+@dataclass(frozen=True)
+class UpliftShop:
+    """A generated shop that tested incentives on every cart, written to disk, with its uplift models fitted."""
+
+    folder: Path
+    snaps: pd.DataFrame
+    experiments: pd.DataFrame
+    truth: pd.DataFrame
+    result: Any
+    """:class:`training.uplift_train.UpliftResult` of the default configuration."""
+
+
+@pytest.fixture(scope="session")
+def uplift_shop(tmp_path_factory: pytest.TempPathFactory) -> UpliftShop:
+    """20,000 customers over 30 days, every cart in the experiment (about 8,000 experiment carts)."""
+    from features.io import load_dataset
+    from features.snapshots import build_snapshots
+    from serving.policy import default_catalogue
+    from training.synthetic_shop import generate_shop, write_shop
+    from training.uplift_train import UpliftConfig, fit_and_evaluate
+
+    folder = tmp_path_factory.mktemp("uplift_shop")
+    shop = generate_shop(customers=20_000, days=30, seed=5, experiment_share=1.0)
+    write_shop(shop, folder)
+    ds = load_dataset(folder, quarantine_dir=None)
+    snaps = build_snapshots(ds)
+    assert ds.experiments is not None
+    result = fit_and_evaluate(snaps, ds.experiments, default_catalogue(), shop.experiments, UpliftConfig())
+    return UpliftShop(folder, snaps, ds.experiments, shop.experiments, result)

@@ -10,14 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import QuickModel, free_port
+from conftest import QuickModel, UpliftShop, free_port
 
 from serving.examples import example_request
 
 pytestmark = pytest.mark.slow
 
 
-def test_real_bentoml_serve_answers_with_the_sync_client(quick_model: QuickModel, tmp_path: Path) -> None:
+def test_real_bentoml_serve_answers_with_the_sync_client(quick_model: QuickModel, uplift_shop: UpliftShop,
+                                                         tmp_path: Path) -> None:
+    """The risk model and the uplift models in the store: the profit policy answers through real HTTP."""
     import bentoml
 
     from serving.profile_store import sync_profiles
@@ -31,6 +33,10 @@ def test_real_bentoml_serve_answers_with_the_sync_client(quick_model: QuickModel
     # save into the throwaway store in a child process: BENTOML_HOME is read when bentoml is first imported
     code = ("import sys; from pathlib import Path; from serving.model_import import save_bento_model; "
             f"print(save_bento_model(Path({str(tmp_path / 'model')!r}), {{'mlflow_version': '9'}}))")
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
+    uplift_shop.result.model.save(tmp_path / "uplift")
+    code = ("from pathlib import Path; from serving.model_import import save_bento_uplift_model; "
+            f"print(save_bento_uplift_model(Path({str(tmp_path / 'uplift')!r}), {{'mlflow_version': '3'}}))")
     subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
     sync_profiles(ds, env["CARTRISK_PROFILE_STORE"])
     port = free_port()
@@ -55,6 +61,7 @@ def test_real_bentoml_serve_answers_with_the_sync_client(quick_model: QuickModel
                 time.sleep(1)
         assert 0 < answer["risk"] < 1 and answer["model_version"] == "9"
         assert answer["incentive"]["code"] and answer["degraded"] is False
+        assert answer["incentive"]["policy"] == "profit" and answer["incentive"]["propensity"] > 0
         import urllib.request
 
         with urllib.request.urlopen(f"{url}/metrics", timeout=5) as resp:
@@ -66,7 +73,7 @@ def test_real_bentoml_serve_answers_with_the_sync_client(quick_model: QuickModel
         log.close()
 
 
-def test_bento_builds_with_the_model_and_definitions(tmp_path: Path) -> None:
+def test_bento_builds_with_the_models_and_definitions(uplift_shop: UpliftShop, tmp_path: Path) -> None:
     import lightgbm as lgb
     import numpy as np
 
@@ -80,6 +87,10 @@ def test_bento_builds_with_the_model_and_definitions(tmp_path: Path) -> None:
     env = {**os.environ, "BENTOML_HOME": str(tmp_path / "bentoml")}
     code = ("from pathlib import Path; from serving.model_import import save_bento_model; "
             f"print(save_bento_model(Path({str(tmp_path / 'model')!r}), {{'mlflow_version': '1'}}))")
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
+    uplift_shop.result.model.save(tmp_path / "uplift")
+    code = ("from pathlib import Path; from serving.model_import import save_bento_uplift_model; "
+            f"print(save_bento_uplift_model(Path({str(tmp_path / 'uplift')!r}), {{'mlflow_version': '3'}}))")
     subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
     root = Path(__file__).resolve().parents[1]
     built = subprocess.run([sys.executable, "-m", "bentoml", "build", "--output", "tag"], cwd=root, env=env,
@@ -96,3 +107,5 @@ def test_bento_builds_with_the_model_and_definitions(tmp_path: Path) -> None:
     manifest = yaml.safe_load((bento_dir / "bento.yaml").read_text())
     models = [m["tag"] for service in manifest["services"] for m in service["models"]]
     assert any(tag.startswith("cartrisk-risk:") for tag in models), manifest["services"]
+    assert any(tag.startswith("cartrisk-uplift:") for tag in models), manifest["services"]
+    assert "src/training/uplift_model.py" in files

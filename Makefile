@@ -25,14 +25,17 @@ $(VENV)/.installed: pyproject.toml
 PORT ?= 3000
 
 ## The main job: a shop with known truth -> cart snapshots with features -> segments -> a model tracked
-## in MLflow, registered, promoted to champion if it beats the current one -> customer profiles synced ->
-## the champion imported into BentoML -> the scoring service running, answering a real cart.
+## in MLflow, registered, promoted to champion if it beats the current one -> uplift models learned from the
+## shop's incentive experiments, tracked, registered, promoted the same way -> customer profiles synced ->
+## the champions imported into BentoML -> the scoring service running, answering a real cart.
 demo: setup
 	$(BIN)/cartrisk generate --out $(DATA) --customers $(CUSTOMERS) --days $(DAYS)
 	$(BIN)/cartrisk features --data $(DATA) --out $(CARTRISK_HOME)/features.parquet
 	$(BIN)/cartrisk segments --features $(CARTRISK_HOME)/features.parquet
 	$(BIN)/cartrisk train --data $(DATA) --features $(CARTRISK_HOME)/features.parquet --register
 	$(BIN)/cartrisk promote --data $(DATA) --features $(CARTRISK_HOME)/features.parquet
+	$(BIN)/cartrisk uplift train --data $(DATA) --features $(CARTRISK_HOME)/features.parquet --register
+	$(BIN)/cartrisk uplift promote --data $(DATA) --features $(CARTRISK_HOME)/features.parquet
 	$(BIN)/cartrisk profiles sync --data $(DATA)
 	$(BIN)/cartrisk import-model
 	-$(BIN)/cartrisk serve --stop 2>/dev/null

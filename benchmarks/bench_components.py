@@ -1,5 +1,5 @@
 """Per-call cost of the serving components: profile lookups (SQLite, Redis, through the resilient wrapper) and the
-two incentive decisions (rule-based, profit policy).
+two incentive decisions (rule-based, profit policy), and the uplift models' per-arm probabilities for one cart.
 
     python benchmarks/bench_components.py [--gets 10000] [--redis redis://127.0.0.1:6379/15]
 
@@ -92,7 +92,29 @@ def main() -> None:
         carts.append((float(1 - p0), segs, cart, probs))
     results["rule_policy_decide"] = timed(lambda c: decide(c[0], c[1], c[2], cat), carts)
     results["profit_policy_decide"] = timed(lambda c: decide_uplift(c[3], c[2].cart_value, c[1], c[2], cat), carts)
+    results["uplift_probabilities_one_row"] = uplift_row_timing(args.gets)
     report("serving_components", results)
+
+
+def uplift_row_timing(n: int) -> dict[str, float]:
+    """Per-arm purchase probabilities plus expected order value for one cart, as the service computes them
+    (:class:`serving.uplift_scorer.FastUplift`), with uplift models fitted on a small all-experiment shop."""
+    from features.definitions import FEATURE_NAMES
+    from features.snapshots import build_snapshots, model_frame
+    from serving.policy import default_catalogue
+    from serving.uplift_scorer import FastUplift
+    from training.synthetic_shop import generate_shop
+    from training.uplift_train import fit_and_evaluate
+
+    shop = generate_shop(customers=20_000, days=30, seed=5, experiment_share=1.0)
+    assert shop.dataset.experiments is not None
+    result = fit_and_evaluate(build_snapshots(shop.dataset), shop.dataset.experiments, default_catalogue())
+    fast = FastUplift(result.model, FEATURE_NAMES)
+    rows = model_frame(result.table.frame)[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
+    picks = [rows[k] for k in np.random.default_rng(2).integers(0, len(rows), n)]
+    out = timed(lambda r: (fast.probabilities(r), fast.order_value(r)), picks)
+    boosters = len(result.model.base) + len(result.model.offsets) + (result.model.value is not None)
+    return {**out, "boosters": float(boosters)}
 
 
 if __name__ == "__main__":

@@ -117,7 +117,7 @@ def serve(
 
 
 def example_request(
-    data: Annotated[Path | None, typer.Option(help="Data folder [default: $CARTRISK_HOME/data].")] = None,
+    data: Annotated[Path | None, typer.Option(help="Data folder (default: $CARTRISK_HOME/data).")] = None,
     send: Annotated[str | None, typer.Option(help="Also POST it to this service URL and print the answer.")] = None,
 ) -> None:
     """Print a valid /score request body for a real cart of the data set (a known customer at checkout)."""

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 DataOpt = Annotated[
     Path | None,
-    typer.Option(help="Data folder (events, orders, email_events, customers) [default: $CARTRISK_HOME/data]."),
+    typer.Option(help="Data folder (events, orders, email_events, customers) (default: $CARTRISK_HOME/data)."),
 ]
 FeaturesOpt = Annotated[
     Path | None,
@@ -50,7 +50,7 @@ def train(
     register: Annotated[bool, typer.Option("--register", help="Register the model in the MLflow registry.")] = False,
     tune: Annotated[int, typer.Option(help="Optuna trials on the validation window (0 = no search).")] = 0,
     tune_minutes: Annotated[float | None, typer.Option(help="Stop the search after this many minutes.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed [default: CARTRISK_SEED].")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: CARTRISK_SEED).")] = None,
     json: JsonOpt = False,
 ) -> None:
     """Train the abandonment model on cart snapshots split by time, log the run to MLflow (metrics, plots,
@@ -102,7 +102,7 @@ def train(
 
 
 def promote(
-    version: Annotated[str | None, typer.Option(help="Registered version to consider [default: the newest].")] = None,
+    version: Annotated[str | None, typer.Option(help="Registered version to consider (default: the newest).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Move the alias even if the candidate is not better "
                                         "(recorded as forced).")] = False,
     data: DataOpt = None,

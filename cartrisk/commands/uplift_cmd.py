@@ -31,7 +31,7 @@ uplift_app = typer.Typer(
 )
 
 CatalogueOpt = Annotated[
-    Path | None, typer.Option(help="Incentive catalogue YAML [default: the packaged serving/incentives.yaml].")
+    Path | None, typer.Option(help="Incentive catalogue YAML (default: the packaged serving/incentives.yaml).")
 ]
 
 
@@ -68,7 +68,7 @@ def train(
     features: FeaturesOpt = None,
     catalogue: CatalogueOpt = None,
     register: Annotated[bool, typer.Option("--register", help="Register the model as cartrisk-uplift.")] = False,
-    seed: Annotated[int | None, typer.Option(help="Random seed [default: CARTRISK_SEED].")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: CARTRISK_SEED).")] = None,
     json: JsonOpt = False,
 ) -> None:
     """Fit the uplift models on the logged experiments (split by decision time), evaluate the profit policy
@@ -144,7 +144,7 @@ def format_policies(policies: dict[str, dict[str, float]]) -> str:
 
 
 def promote(
-    version: Annotated[str | None, typer.Option(help="Registered version to consider [default: the newest].")] = None,
+    version: Annotated[str | None, typer.Option(help="Registered version to consider (default: the newest).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Move the alias even if the candidate is not better "
                                         "(recorded as forced).")] = False,
     data: DataOpt = None,

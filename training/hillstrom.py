@@ -40,7 +40,6 @@ on it.)
 
 from __future__ import annotations
 
-import csv
 import math
 import re
 import time
@@ -54,6 +53,7 @@ import numpy.typing as npt
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from training.csv_input import read_text_csv
 from training.uplift_metrics import qini_auc_score, uplift_at_k, uplift_auc_score
 from training.uplift_model import UpliftModel, fit_uplift_model
 
@@ -220,13 +220,7 @@ def read_hillstrom_csv(path: Path, require_labels: bool = False) -> pd.DataFrame
     ``require_labels``), or when any value is bad: each is named with its row, line, column and value (the first
     :data:`_MAX_LISTED` in the message, all of them in ``error.problems``).
     """
-    if not path.is_file():
-        raise HillstromDataError(f"{path}: no such file")
-    try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, csv.Error) as exc:
-        raise HillstromDataError(f"{path}: not a readable CSV file ({exc})") from exc
-    raw.columns = [str(c).strip() for c in raw.columns]
+    raw = read_text_csv(path, HillstromDataError)
     missing = [c for c in FEATURE_COLUMNS if c not in raw.columns]
     if require_labels:
         missing += [c for c in LABEL_COLUMNS if c not in raw.columns]

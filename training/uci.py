@@ -27,7 +27,6 @@ tuned for this small table: see the notes there.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import time
@@ -42,6 +41,7 @@ import numpy.typing as npt
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
+from training.csv_input import read_text_csv
 from training.evaluate import best_f1_threshold, classification_metrics
 from training.model import RiskModel, fit_risk_model
 
@@ -240,13 +240,7 @@ def read_uci_csv(path: Path, require_label: bool = False) -> pd.DataFrame:
     them are listed), when ``require_label`` and there is no ``Revenue`` column, or when values are bad (each bad
     column is named with the count and the first line numbers of its bad values; line 1 is the header).
     """
-    if not path.is_file():
-        raise UciDataError(f"{path}: no such file")
-    try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, csv.Error) as exc:
-        raise UciDataError(f"{path}: not a readable CSV file ({exc})") from exc
-    raw.columns = [str(c).strip() for c in raw.columns]
+    raw = read_text_csv(path, UciDataError)
     missing = [c for c in REQUIRED_COLUMNS if c not in raw.columns]
     if require_label and LABEL not in raw.columns:
         missing.append(LABEL)

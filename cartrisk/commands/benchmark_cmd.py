@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cartrisk.commands.common import emit_json, fail
+from cartrisk.commands.common import emit_json, fail, write_csv
 from cartrisk.settings import get_settings
 
 if TYPE_CHECKING:
@@ -80,12 +80,8 @@ def _write_predictions(model: UciModel, frame: pd.DataFrame, out: Path | None) -
     import pandas as pd
 
     p = model.predict_proba(frame)
-    table = pd.DataFrame({"row": range(1, len(frame) + 1), "probability": p,
-                          "predicted": (p >= model.threshold).astype(int)})
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(out, index=False)
-    return table
+    return write_csv(pd.DataFrame({"row": range(1, len(frame) + 1), "probability": p,
+                                   "predicted": (p >= model.threshold).astype(int)}), out)
 
 
 def format_result(result: BenchmarkResult) -> str:
@@ -226,11 +222,7 @@ def _write_uplift(model: HillstromModel, frame: pd.DataFrame, out: Path | None) 
     """One row per row of ``frame``: 1-based ``row`` of its file, ``uplift``, ``p_email``, ``p_no_email``."""
     from training.hillstrom import prediction_table
 
-    table = prediction_table(model, frame)
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(out, index=False)
-    return table
+    return write_csv(prediction_table(model, frame), out)
 
 
 def format_hillstrom(result: HillstromResult) -> str:

@@ -12,7 +12,10 @@ import typer
 from cartrisk.settings import get_settings
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from features.io import Dataset
+    from training.registry import Promotion
 
 
 def emit_json(obj: Any) -> None:
@@ -55,3 +58,30 @@ def load_data(data_dir: Path, quiet: bool = False) -> Dataset:
 def quarantine_summary(ds: Dataset) -> dict[str, int]:
     """Rows quarantined per table (only tables with bad rows)."""
     return {r.table: r.rows_bad for r in ds.reports if r.rows_bad}
+
+
+def print_promotion(result: Promotion, keys: tuple[str, ...], window: str, json: bool) -> None:
+    """What ``promote`` decided: a loud warning on stderr when forced, then JSON or the metrics side by side."""
+    if result.forced:
+        typer.secho("!" * 72 + "\n!! FORCED PROMOTION: the candidate did not pass the promotion gate.\n"
+                    + "!" * 72, fg=typer.colors.RED, bold=True, err=True)
+    if json:
+        emit_json(result.as_dict())
+        return
+    w = result.window
+    typer.echo(f"newest test window {w['from']} .. {w['to']} ({window})")
+    names = list(result.metrics)
+    typer.echo(f"  {'metric':<22}" + "".join(f"{n:>18}" for n in names))
+    for key in keys:
+        if all(key in result.metrics[n] for n in names):
+            typer.echo(f"  {key:<22}" + "".join(f"{result.metrics[n][key]:>18.4f}" for n in names))
+    verdict = "PROMOTED to champion" if result.promoted else "not promoted"
+    typer.echo(f"version {result.candidate}: {verdict} ({result.reason})")
+
+
+def write_csv(table: pd.DataFrame, out: Path | None) -> pd.DataFrame:
+    """Write ``table`` to ``out`` (folders created) when given; return it."""
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(out, index=False)
+    return table

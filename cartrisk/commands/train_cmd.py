@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from tqdm import tqdm
 
-from cartrisk.commands.common import emit_json, fail, load_data
+from cartrisk.commands.common import emit_json, fail, load_data, print_promotion
 from cartrisk.settings import get_settings
 
 if TYPE_CHECKING:
@@ -124,20 +124,8 @@ def promote(
                                      test_days=settings.test_days, valid_days=settings.valid_days)
     except (LookupError, ValueError) as exc:
         fail(str(exc))
-    if result.forced:
-        typer.secho("!" * 72 + "\n!! FORCED PROMOTION: the candidate did not pass the promotion gate.\n"
-                    + "!" * 72, fg=typer.colors.RED, bold=True, err=True)
-    if json:
-        emit_json(result.as_dict())
-        return
-    w = result.window
-    typer.echo(f"newest test window {w['from']} .. {w['to']} ({w['snapshots']} snapshots)")
-    names = list(result.metrics)
-    typer.echo(f"  {'metric':<16}" + "".join(f"{n:>18}" for n in names))
-    for key in ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "top_decile_lift"):
-        typer.echo(f"  {key:<16}" + "".join(f"{result.metrics[n][key]:>18.4f}" for n in names))
-    verdict = "PROMOTED to champion" if result.promoted else "not promoted"
-    typer.echo(f"version {result.candidate}: {verdict} ({result.reason})")
+    print_promotion(result, ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "top_decile_lift"),
+                    f"{result.window['snapshots']} snapshots", json)
 
 
 def register(app: typer.Typer) -> None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from tqdm import tqdm
 
-from cartrisk.commands.common import emit_json, fail, load_data
+from cartrisk.commands.common import emit_json, fail, load_data, print_promotion
 from cartrisk.commands.train_cmd import DataOpt, FeaturesOpt, JsonOpt, snapshots_and_truth
 from cartrisk.settings import get_settings
 
@@ -169,21 +169,8 @@ def promote(
                                             max_ece=settings.promote_max_ece, config=config)
     except (LookupError, ValueError) as exc:
         fail(str(exc))
-    if result.forced:
-        typer.secho("!" * 72 + "\n!! FORCED PROMOTION: the candidate did not pass the promotion gate.\n"
-                    + "!" * 72, fg=typer.colors.RED, bold=True, err=True)
-    if json:
-        emit_json(result.as_dict())
-        return
-    w = result.window
-    typer.echo(f"newest test window {w['from']} .. {w['to']} ({w['experiment_carts']} experiment carts)")
-    names = list(result.metrics)
-    typer.echo(f"  {'metric':<22}" + "".join(f"{n:>18}" for n in names))
-    for key in ("dr_profit_per_cart", "dr_se", "ips_profit_per_cart", "ece", "qini_mean", "incentive_share"):
-        if all(key in result.metrics[n] for n in names):
-            typer.echo(f"  {key:<22}" + "".join(f"{result.metrics[n][key]:>18.4f}" for n in names))
-    verdict = "PROMOTED to champion" if result.promoted else "not promoted"
-    typer.echo(f"version {result.candidate}: {verdict} ({result.reason})")
+    print_promotion(result, ("dr_profit_per_cart", "dr_se", "ips_profit_per_cart", "ece", "qini_mean",
+                             "incentive_share"), f"{result.window['experiment_carts']} experiment carts", json)
 
 
 def register(app: typer.Typer) -> None:

@@ -112,7 +112,7 @@ def uplift_row_timing(n: int) -> dict[str, float]:
     fast = FastUplift(result.model, FEATURE_NAMES)
     rows = model_frame(result.table.frame)[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
     picks = [rows[k] for k in np.random.default_rng(2).integers(0, len(rows), n)]
-    out = timed(lambda r: (fast.probabilities(r), fast.order_value(r)), picks)
+    out = timed(fast.answer, picks)
     boosters = len(result.model.base) + len(result.model.offsets) + (result.model.value is not None)
     return {**out, "boosters": float(boosters)}
 

@@ -16,6 +16,8 @@ Two costs dominate a naive per-request ``Booster.predict``: the Python wrapper (
 from __future__ import annotations
 
 import ctypes
+import re
+from collections.abc import Sequence
 from typing import Any
 
 import lightgbm as lgb
@@ -127,7 +129,34 @@ class FastBooster:
             return 0.0
         return float(self._leaf_value[self._offsets + self.leaves(row)].sum())
 
+    def raw_parts(self, row: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        """Raw scores of consecutive groups of trees (group ``k`` starts at tree ``starts[k]``): with a booster from
+        :func:`merge_boosters`, every merged model's score from one C call."""
+        return np.add.reduceat(self._leaf_value[self._offsets + self.leaves(row)], starts)
+
     def explain(self, row: np.ndarray) -> tuple[float, np.ndarray]:
         """Raw score (log-odds) and each feature's contribution to it; ``bias + contributions.sum()`` = score."""
         contrib = self._table[self._offsets + self.leaves(row)].sum(axis=0)
         return self.bias + float(contrib.sum()), contrib
+
+
+def merge_boosters(boosters: Sequence[lgb.Booster]) -> tuple[lgb.Booster, np.ndarray]:
+    """One booster holding every tree of ``boosters`` (trained on the same features), in order, and the index of
+    each one's first tree. Its only use is leaf lookup: a single C call per row finds the leaves of all the models
+    (each call costs about 20 us whatever the number of trees), and :meth:`FastBooster.raw_parts` sums each
+    model's leaves into its own raw score."""
+    if not boosters:
+        raise ValueError("nothing to merge")
+    texts = [b.model_to_string() for b in boosters]
+    header = re.sub(r"(?m)^tree_sizes=.*\n", "", texts[0][: texts[0].index("Tree=0")])
+    blocks: list[str] = []
+    starts: list[int] = []
+    for text in texts:
+        if "Tree=0" not in text:
+            raise ValueError("cannot merge a booster without trees")
+        body = text[text.index("Tree=0"): text.index("end of trees")]
+        starts.append(len(blocks))
+        for tree in re.split(r"(?m)^Tree=\d+\n", body)[1:]:
+            blocks.append(f"Tree={len(blocks)}\n{tree}")
+    merged = lgb.Booster(model_str=header + "".join(blocks) + "end of trees\n")
+    return merged, np.asarray(starts, dtype=np.int64)

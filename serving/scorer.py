@@ -147,10 +147,10 @@ class Scorer:
                           ) -> IncentiveOut:
         """The profit policy's answer (:func:`serving.uplift_policy.decide_uplift`); spends today's budget."""
         assert self.uplift is not None and self.catalogue is not None
-        probs = self.uplift.probabilities(row)
+        probs, value = self.uplift.answer(row)
         budget = self.budget.remaining() if self.budget is not None and not self.budget.unlimited else None
         draws = exploration_draws(session_id) if self.explore else None
-        d = decide_uplift(probs, self.uplift.order_value(row), segs, cart, self.catalogue, budget, draws)
+        d = decide_uplift(probs, value, segs, cart, self.catalogue, budget, draws)
         if self.budget is not None and d.chosen is not None:
             self.budget.spend(d.chosen.expected_cost, segs)
         runner = d.runner_up

@@ -46,3 +46,30 @@ def test_contributions_point_at_the_features_that_matter(booster: lgb.Booster) -
 def test_wrong_row_length_is_an_error(booster: lgb.Booster) -> None:
     with pytest.raises(ValueError, match="expected 6 feature values"):
         FastBooster(booster).explain(np.zeros(5))
+
+
+def test_merged_boosters_give_each_models_own_raw_score_from_one_lookup() -> None:
+    import lightgbm as lgb
+    import numpy as np
+
+    from serving.fastpredict import FastBooster, merge_boosters
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(3000, 5))
+    x[:, 4] = rng.integers(0, 6, size=3000)  # a categorical column
+    y = ((x[:, 0] + (x[:, 4] == 2) + rng.normal(size=3000)) > 0).astype(float)
+    def data(target: np.ndarray) -> lgb.Dataset:
+        return lgb.Dataset(x, target, categorical_feature=[4])
+
+    boosters = [
+        lgb.train({"objective": "binary", "verbose": -1, "num_leaves": 15}, data(y), 40),
+        lgb.train({"objective": "binary", "verbose": -1, "num_leaves": 2}, data(y), 1),
+        lgb.train({"objective": "regression", "verbose": -1}, data(x[:, 1] * 3.0), 12),
+    ]
+    merged, starts = merge_boosters(boosters)
+    assert list(starts) == [0, 40, 41] and merged.num_trees() == 53
+    fast = FastBooster(merged)
+    for row in x[:100]:
+        parts = fast.raw_parts(row, starts)
+        want = [float(b.predict(row[None], raw_score=True)[0]) for b in boosters]
+        np.testing.assert_allclose(parts, want, atol=1e-10)

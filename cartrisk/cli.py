@@ -10,6 +10,7 @@ from cartrisk.commands import (
     features_cmd,
     ingest,
     profiles_cmd,
+    score_cmd,
     segments_cmd,
     serve_cmd,
     train_cmd,
@@ -25,7 +26,7 @@ app = typer.Typer(
 )
 
 for module in (data, ingest, features_cmd, segments_cmd, train_cmd, uplift_cmd, benchmark_cmd, profiles_cmd,
-               serve_cmd):
+               serve_cmd, score_cmd):
     module.register(app)
 
 

@@ -1,0 +1,138 @@
+"""``cartrisk score``: every cart of a data set scored with the service's model and policy, and the lists marketers
+import into their e-mail and ad tools.
+
+The models are the ones the service runs: the latest ``cartrisk-risk`` (and ``cartrisk-uplift``, when imported) of
+the BentoML model store, put there by ``cartrisk import-model``. With an uplift model the incentives follow the
+profit policy, otherwise the rule-based policy, exactly as ``/score`` answers.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from tqdm import tqdm
+
+from cartrisk.commands.common import emit_json, fail, load_data
+from cartrisk.commands.train_cmd import DataOpt, FeaturesOpt, JsonOpt
+from cartrisk.settings import get_settings
+
+
+def _bento_models() -> tuple[Any, Any, dict[str, str]]:
+    """(risk model, uplift model or None, labels) from the BentoML store."""
+    from serving.model_import import (
+        BENTO_MODEL_NAME,
+        BENTO_UPLIFT_NAME,
+        bentoml_home_default,
+    )
+
+    bentoml_home_default()
+    import bentoml
+
+    from training.model import RiskModel
+    from training.uplift_model import UpliftModel
+
+    try:
+        risk = bentoml.models.get(f"{BENTO_MODEL_NAME}:latest")
+    except bentoml.exceptions.NotFound:
+        fail("no risk model in the BentoML store; run `cartrisk import-model` (after `cartrisk train --register` "
+             "and `cartrisk promote`)")
+    labels = {"risk_version": str(dict(risk.info.labels).get("mlflow_version", risk.tag.version))}
+    uplift = None
+    try:
+        found = bentoml.models.get(f"{BENTO_UPLIFT_NAME}:latest")
+        uplift = UpliftModel.load(Path(found.path))
+        labels["uplift_version"] = str(dict(found.info.labels).get("mlflow_version", found.tag.version))
+    except bentoml.exceptions.NotFound:
+        pass
+    return RiskModel.load(Path(risk.path)), uplift, labels
+
+
+def score(
+    out: Annotated[Path, typer.Option(help="Folder for carts.csv, the per-incentive lists and manifest.json.")],
+    data: DataOpt = None,
+    features: FeaturesOpt = None,
+    last_days: Annotated[float | None, typer.Option(
+        min=0.0, help="Only the carts whose latest snapshot is in the last DAYS days of the data.")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Score every cart (each session's latest snapshot with a non-empty cart) with the service's model and
+    policy and write one row per cart (cart, customer, segments, risk, risk band, incentive, channel, expected
+    cost, expected recovered revenue, top reasons, why) plus the e-mail, discount and retargeting lists, all
+    written atomically."""
+    import pandas as pd
+
+    from features.snapshots import build_snapshots
+    from serving.batch import BatchScorer, latest_carts
+    from serving.exports import cart_products, write_exports
+    from serving.policy import default_catalogue
+
+    settings = get_settings()
+    folder = data or settings.data_dir
+    started = time.perf_counter()
+    with tqdm(total=4, desc="score", unit="step", disable=json, leave=False) as bar:
+        bar.set_postfix_str("models")
+        risk_model, uplift, labels = _bento_models()
+        bar.update()
+        bar.set_postfix_str("data + snapshots")
+        dataset = load_data(folder, quiet=json)
+        if features is not None:
+            if not features.exists():
+                fail(f"{features}: no such snapshot table")
+            snaps = pd.read_parquet(features)
+        else:
+            snaps = build_snapshots(dataset, settings.label_window_hours)
+        carts = latest_carts(snaps, last_days)
+        if carts.empty:
+            fail(f"{folder}: no cart to score" + (f" in the last {last_days} days" if last_days else ""))
+        bar.update()
+        catalogue = default_catalogue()
+        scorer = BatchScorer(risk_model, catalogue=catalogue, uplift=uplift)
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+
+        def progress(stage: str, n: int) -> None:
+            timings[stage] = round(time.perf_counter() - t0, 2)
+            bar.set_postfix_str(f"{stage} done ({n:,} carts)")
+
+        scored = scorer.score(carts, progress=progress)
+        bar.update()
+        bar.set_postfix_str("exports")
+        try:
+            written = write_exports(scored, cart_products(dataset.events), out, catalogue)
+        except OSError as exc:
+            fail(f"{out}: could not write the exports ({exc}); nothing was replaced")
+        bar.update()
+    seconds = time.perf_counter() - started
+    mix = scored["incentive"].value_counts()
+    summary: dict[str, Any] = {
+        "out": str(out),
+        "carts": len(scored),
+        "policy": "profit" if uplift is not None else "rules",
+        "models": labels,
+        "files": written,
+        "incentives": {str(k): int(v) for k, v in mix.items()},
+        "expected_cost": round(float(scored["expected_cost"].sum()), 2),
+        "expected_recovered_revenue": round(float(scored["expected_recovered_revenue"].sum()), 2)
+        if scored["expected_recovered_revenue"].notna().any() else None,
+        "seconds": round(seconds, 2),
+        "seconds_model_and_policy": timings.get("policy"),
+        "carts_per_second_model_and_policy": round(len(scored) / timings["policy"]) if timings.get("policy") else None,
+    }
+    if json:
+        emit_json(summary)
+        return
+    typer.echo(f"scored {len(scored):,} carts with the {summary['policy']} policy ({labels}) in {seconds:.1f} s "
+               f"(model and policy {timings.get('policy')} s)")
+    typer.echo("incentives: " + ", ".join(f"{k} {v:,}" for k, v in summary["incentives"].items()))
+    typer.echo(f"expected cost {summary['expected_cost']:,.2f}"
+               + (f", expected recovered revenue {summary['expected_recovered_revenue']:,.2f}"
+                  if summary["expected_recovered_revenue"] is not None else ""))
+    for name, rows in written.items():
+        typer.echo(f"  {out / name}  ({rows:,} rows)")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("score")(score)

@@ -1,0 +1,123 @@
+"""Lists marketers import into their tools, from a batch scoring run, written atomically.
+
+:func:`write_exports` writes into one folder:
+
+* ``carts.csv``: the scored carts (one row each, :data:`serving.batch.BATCH_COLUMNS`);
+* ``email_<incentive>.csv`` per e-mail incentive (the reminder): ``customer_id``, ``cart_id``, ``incentive``,
+  ``products`` (the product ids in the cart, ``;``-separated), ``cart_value``, ``risk``: the shape e-mail tools
+  import as a list with merge fields (the shop's tool matches ``customer_id`` to the address; no address leaves the
+  shop's customer table);
+* ``discount_<incentive>.csv`` per discount: ``customer_id`` (empty for a guest, shown on site), ``cart_id``,
+  ``code`` (a single-use voucher code, stable for the cart), ``percent_off``, ``cart_value``;
+* ``onsite_<incentive>.csv`` for the other incentives shown on the site (free shipping, gift, early access, guest
+  checkout): ``cart_id``, ``customer_id``, ``incentive``, ``cart_value``;
+* ``audience_retargeting.csv``: one ``customer_id`` per known customer with a medium- or high-risk cart (an ad
+  platform's customer list);
+* ``manifest.json``: what was written, with row counts.
+
+Atomic: everything is written to a hidden folder next to the destination and moved into place only when all files
+are complete; a run that fails leaves the previous export untouched and no half-written file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from serving.policy import NONE, Catalogue
+
+__all__ = ["cart_products", "voucher_code", "write_exports"]
+
+
+def cart_products(events: pd.DataFrame) -> pd.Series:
+    """Per session, the product ids still in the cart (adds minus removes, in order of first add), ``;``-joined."""
+    ev = events[events["event_type"].astype(str).isin(["add_to_cart", "remove_from_cart"])
+                & events["product_id"].notna()]
+    ev = ev.sort_values(["session_id", "event_time"], kind="stable")
+    sign = np.where(ev["event_type"].astype(str) == "add_to_cart", 1, -1)
+    qty = ev["quantity"].fillna(1).clip(lower=1).to_numpy() if "quantity" in ev else np.ones(len(ev))
+    moves = pd.DataFrame({"session_id": ev["session_id"].astype(str).to_numpy(),
+                          "product_id": ev["product_id"].astype(str).to_numpy(), "n": sign * qty})
+    totals = moves.groupby(["session_id", "product_id"], sort=False)["n"].sum()
+    held = totals[totals > 0].reset_index()
+    return held.groupby("session_id", sort=False)["product_id"].agg(";".join)
+
+
+def voucher_code(cart_id: str, incentive: str, salt: str = "cartrisk-voucher") -> str:
+    """A voucher code, the same for a cart and incentive every run (so a re-export does not issue a second one)."""
+    digest = hashlib.blake2b(f"{salt}:{incentive}:{cart_id}".encode(), digest_size=5).hexdigest().upper()
+    return f"{incentive.replace('_', '').upper()[:12]}-{digest}"
+
+
+@contextmanager
+def _staging(out: Path) -> Iterator[Path]:
+    """A hidden folder in ``out``; on success its files replace those of the previous export (files the previous
+    manifest listed that this export does not write are removed, so the folder never mixes two runs)."""
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=out))
+    try:
+        yield tmp
+        previous = out / "manifest.json"
+        stale = set(json.loads(previous.read_text()).get("files", {})) if previous.exists() else set()
+        for path in sorted(tmp.iterdir(), key=lambda p: p.name == "manifest.json"):  # the manifest last
+            os.replace(path, out / path.name)
+            stale.discard(path.name)
+        for name in stale:
+            (out / name).unlink(missing_ok=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _csv(frame: pd.DataFrame, path: Path) -> int:
+    frame.to_csv(path, index=False)
+    return len(frame)
+
+
+def write_exports(scored: pd.DataFrame, products: pd.Series, out: Path, catalogue: Catalogue) -> dict[str, int]:
+    """Write the scored carts and the per-incentive lists into ``out`` (see the module docstring); return the row
+    count of every file written."""
+    written: dict[str, int] = {}
+    with _staging(out) as tmp:
+        written["carts.csv"] = _csv(scored, tmp / "carts.csv")
+        given = scored[scored["incentive"] != NONE]
+        for code, rows in given.groupby("incentive", sort=True):
+            inc = catalogue.get(str(code))
+            cart_ids = rows["cart_id"].astype(str)
+            if inc.channel == "email":
+                known = rows[rows["customer_id"].notna()]
+                frame = pd.DataFrame({
+                    "customer_id": known["customer_id"].astype(str),
+                    "cart_id": known["cart_id"].astype(str),
+                    "incentive": str(code),
+                    "products": known["cart_id"].astype(str).map(products).fillna(""),
+                    "cart_value": known["cart_value"].round(2),
+                    "risk": known["risk"].round(4),
+                })
+                written[f"email_{code}.csv"] = _csv(frame, tmp / f"email_{code}.csv")
+            elif inc.type == "discount":
+                frame = pd.DataFrame({
+                    "customer_id": rows["customer_id"],
+                    "cart_id": cart_ids,
+                    "code": [voucher_code(c, str(code)) for c in cart_ids],
+                    "percent_off": inc.cost.value,
+                    "cart_value": rows["cart_value"].round(2),
+                })
+                written[f"discount_{code}.csv"] = _csv(frame, tmp / f"discount_{code}.csv")
+            else:
+                frame = pd.DataFrame({"cart_id": cart_ids, "customer_id": rows["customer_id"],
+                                      "incentive": str(code), "cart_value": rows["cart_value"].round(2)})
+                written[f"onsite_{code}.csv"] = _csv(frame, tmp / f"onsite_{code}.csv")
+        at_risk = scored[scored["risk_band"].isin(["medium", "high"]) & scored["customer_id"].notna()]
+        audience = pd.DataFrame({"customer_id": at_risk["customer_id"].astype(str).drop_duplicates()})
+        written["audience_retargeting.csv"] = _csv(audience, tmp / "audience_retargeting.csv")
+        (tmp / "manifest.json").write_text(json.dumps({"files": written, "carts": len(scored)}, indent=1))
+    return written

@@ -1,0 +1,177 @@
+"""Batch scoring and the marketers' exports: the same answers as the service, lists in their import shapes,
+written atomically, from the command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import QuickModel, UpliftShop
+from test_scorer import _double_for
+from typer.testing import CliRunner
+
+from cartrisk.cli import app
+from features.definitions import FEATURE_NAMES
+from features.snapshots import model_frame
+from serving import exports as exports_module
+from serving.batch import BATCH_COLUMNS, BatchScorer, latest_carts, path_contributions
+from serving.examples import request_for_snapshot
+from serving.exports import cart_products, voucher_code, write_exports
+from serving.fastpredict import FastBooster
+from serving.policy import default_catalogue
+from serving.schemas import ScoreRequest
+from serving.scorer import Scorer
+from serving.uplift_scorer import FastUplift
+
+
+@pytest.fixture(scope="module")
+def carts(quick_model: QuickModel) -> pd.DataFrame:
+    return latest_carts(quick_model.snaps)
+
+
+def test_latest_carts_are_one_per_session_at_its_last_snapshot(quick_model: QuickModel, carts: pd.DataFrame
+                                                               ) -> None:
+    snaps = quick_model.snaps
+    with_cart = snaps[snaps["cart_value"] > 0]
+    assert len(carts) == with_cart["session_id"].nunique() and carts["session_id"].is_unique
+    last = with_cart.groupby("session_id", observed=True)["n_events"].max()
+    assert (carts.set_index("session_id")["n_events"] == last.loc[carts["session_id"]].to_numpy()).all()
+    recent = latest_carts(snaps, last_days=2)
+    times = pd.to_datetime(carts["snapshot_time"], utc=True)
+    assert 0 < len(recent) < len(carts)
+    assert (pd.to_datetime(recent["snapshot_time"], utc=True) > times.max() - pd.Timedelta(days=2)).all()
+
+
+def test_batch_reasons_are_the_services_path_contributions(quick_model: QuickModel, carts: pd.DataFrame) -> None:
+    fast = FastBooster(quick_model.model.booster)
+    x = model_frame(carts.head(200))[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
+    leaves = np.asarray(quick_model.model.booster.predict(x, pred_leaf=True), dtype=np.int64)
+    got = path_contributions(fast, leaves)
+    for k in range(0, 200, 11):
+        _, want = fast.explain(x[k])
+        np.testing.assert_allclose(got[k], want, atol=1e-4)
+
+
+@pytest.mark.parametrize("with_uplift", [False, True])
+def test_batch_answers_what_the_service_answers(quick_model: QuickModel, uplift_shop: UpliftShop,
+                                                carts: pd.DataFrame, with_uplift: bool) -> None:
+    cat = default_catalogue()
+    uplift = uplift_shop.result.model if with_uplift else None
+    sample = carts.sample(40, random_state=3).reset_index(drop=True)
+    batch = BatchScorer(quick_model.model, catalogue=cat, uplift=uplift).score(sample)
+    assert list(batch.columns) == list(BATCH_COLUMNS) and len(batch) == 40
+    shop = quick_model.shop
+    for k, snap in sample.iterrows():
+        scorer = Scorer(quick_model.model, "t", profiles=_double_for(shop, snap), catalogue=cat,  # type: ignore[arg-type]
+                        uplift=FastUplift(uplift, FEATURE_NAMES) if uplift is not None else None)
+        req = ScoreRequest.model_validate(request_for_snapshot(shop, snap["session_id"], int(snap["n_events"])))
+        answer = scorer.score(req)
+        row = batch.iloc[int(str(k))]
+        assert row["risk"] == pytest.approx(answer.risk, abs=1e-6), snap["snapshot_id"]
+        assert row["incentive"] == answer.incentive.code and row["risk_band"] == answer.risk_band
+        assert row["policy"] == answer.incentive.policy == ("profit" if with_uplift else "rules")
+        assert row["expected_cost"] == pytest.approx(answer.incentive.expected_cost, abs=1e-3)
+        assert row["segments"].split(";") == [s for s in answer.segments] or row["segments"] == ""
+        top = [r.feature for r in answer.reasons]
+        assert [part.split(" ")[0] for part in row["top_reasons"].split("; ") if part] == top
+    if with_uplift:
+        assert (batch["expected_recovered_revenue"] >= 0).all()
+        assert (batch.loc[batch["incentive"] == "none", "expected_cost"] == 0).all()
+    else:
+        assert batch["expected_recovered_revenue"].isna().all()
+
+
+def test_cart_products_are_adds_minus_removes() -> None:
+    t = pd.Timestamp("2026-01-01", tz="UTC")
+    events = pd.DataFrame({
+        "session_id": ["s1"] * 5 + ["s2"],
+        "event_type": ["add_to_cart", "add_to_cart", "remove_from_cart", "view_item", "add_to_cart", "add_to_cart"],
+        "product_id": ["p1", "p2", "p1", "p9", "p3", "p7"],
+        "quantity": [1, 1, 1, None, 2, 1],
+        "event_time": [t + pd.Timedelta(seconds=i) for i in range(6)],
+    })
+    products = cart_products(events)
+    assert products.to_dict() == {"s1": "p2;p3", "s2": "p7"}
+
+
+def _scored(quick_model: QuickModel, uplift_shop: UpliftShop, carts: pd.DataFrame) -> pd.DataFrame:
+    return BatchScorer(quick_model.model, uplift=uplift_shop.result.model).score(carts)
+
+
+def test_exports_have_the_import_shapes(quick_model: QuickModel, uplift_shop: UpliftShop, carts: pd.DataFrame,
+                                        tmp_path: Path) -> None:
+    scored = _scored(quick_model, uplift_shop, carts)
+    written = write_exports(scored, cart_products(quick_model.ds.events), tmp_path, default_catalogue())
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["files"] == written and manifest["carts"] == len(scored)
+    back = pd.read_csv(tmp_path / "carts.csv")
+    assert len(back) == len(scored) and list(back.columns) == list(BATCH_COLUMNS)
+    email = pd.read_csv(tmp_path / "email_reminder_email.csv")
+    assert list(email.columns) == ["customer_id", "cart_id", "incentive", "products", "cart_value", "risk"]
+    assert email["customer_id"].notna().all() and (email["products"].str.len() > 0).mean() > 0.9
+    mix = scored["incentive"].value_counts()
+    assert len(email) == mix["reminder_email"]
+    for name in [n for n in written if n.startswith("discount_")]:
+        d = pd.read_csv(tmp_path / name)
+        assert list(d.columns) == ["customer_id", "cart_id", "code", "percent_off", "cart_value"]
+        assert d["code"].is_unique and d["code"].str.match(r"^DISCOUNT\d+-[0-9A-F]{10}$").all()
+    audience = pd.read_csv(tmp_path / "audience_retargeting.csv")
+    assert list(audience.columns) == ["customer_id"] and audience["customer_id"].is_unique
+    at_risk = scored[scored["risk_band"] != "low"]["customer_id"].dropna().nunique()
+    assert len(audience) == at_risk
+    assert voucher_code("s1", "discount_10") == voucher_code("s1", "discount_10") != voucher_code("s2", "discount_10")
+
+
+def test_a_failed_export_leaves_the_previous_one_untouched(quick_model: QuickModel, uplift_shop: UpliftShop,
+                                                           carts: pd.DataFrame, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    scored = _scored(quick_model, uplift_shop, carts)
+    products = cart_products(quick_model.ds.events)
+    write_exports(scored, products, tmp_path, default_catalogue())
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    calls = {"n": 0}
+    real = exports_module._csv
+
+    def failing(frame: pd.DataFrame, path: Path) -> int:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError("disk full")
+        return real(frame, path)
+
+    monkeypatch.setattr(exports_module, "_csv", failing)
+    with pytest.raises(OSError, match="disk full"):
+        write_exports(scored.head(10), products, tmp_path, default_catalogue())
+    after = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert after == before  # same files, same bytes, no staging folder left behind
+
+
+@pytest.mark.slow
+def test_cli_scores_with_the_imported_models(quick_model: QuickModel, uplift_shop: UpliftShop,
+                                             small_shop_dir: Path, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "home"
+    monkeypatch.setenv("CARTRISK_HOME", str(home))
+    monkeypatch.setenv("BENTOML_HOME", str(tmp_path / "bentoml"))
+    runner = CliRunner()
+    # without an imported model: a clear error, nothing written
+    out = runner.invoke(app, ["score", "--data", str(small_shop_dir), "--out", str(tmp_path / "x")])
+    assert out.exit_code == 2 and "cartrisk import-model" in out.output
+    assert not (tmp_path / "x").exists()
+    quick_model.model.save(tmp_path / "risk")
+    uplift_shop.result.model.save(tmp_path / "uplift")
+    code = ("from pathlib import Path; from serving.model_import import save_bento_model, save_bento_uplift_model; "
+            f"save_bento_model(Path({str(tmp_path / 'risk')!r}), {{'mlflow_version': '4'}}); "
+            f"save_bento_uplift_model(Path({str(tmp_path / 'uplift')!r}), {{'mlflow_version': '2'}})")
+    env = {"BENTOML_HOME": str(tmp_path / "bentoml"), "PATH": "/usr/bin:/bin"}
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
+    out = runner.invoke(app, ["score", "--data", str(small_shop_dir), "--out", str(tmp_path / "exports"), "--json"])
+    assert out.exit_code == 0, out.output
+    summary = json.loads(out.stdout)
+    assert summary["policy"] == "profit" and summary["models"] == {"risk_version": "4", "uplift_version": "2"}
+    assert summary["carts"] == len(pd.read_csv(tmp_path / "exports" / "carts.csv"))
+    assert set(summary["files"]) >= {"carts.csv", "audience_retargeting.csv"}

@@ -35,7 +35,7 @@ import pandas as pd
 
 from serving.policy import NONE, Catalogue
 
-__all__ = ["cart_products", "voucher_code", "write_exports"]
+__all__ = ["cart_products", "voucher_code", "write_exports", "write_text_atomic"]
 
 
 def cart_products(events: pd.DataFrame) -> pd.Series:
@@ -121,3 +121,18 @@ def write_exports(scored: pd.DataFrame, products: pd.Series, out: Path, catalogu
         written["audience_retargeting.csv"] = _csv(audience, tmp / "audience_retargeting.csv")
         (tmp / "manifest.json").write_text(json.dumps({"files": written, "carts": len(scored)}, indent=1))
     return written
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder: readers see the old file or the
+    new one, never half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

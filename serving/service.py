@@ -4,8 +4,9 @@
 BentoML model store (imported from the MLflow registry by ``cartrisk import-model``; never the tracking server),
 the segment rules and the incentive catalogue, and opens the profile store (``CARTRISK_PROFILE_STORE``, default the
 workspace's SQLite file). Endpoints: ``POST /score`` (one cart), ``POST /score_batch`` (many), ``GET /policy``
-(the active segment rules and incentive policy, read-only), plus BentoML's ``/livez``, ``/readyz`` (false until
-the model and policy are loaded) and ``/metrics`` (Prometheus).
+(the active segment rules and incentive policy, read-only), ``GET /report`` (the marketers' HTML report of the
+latest batch run, ``CARTRISK_REPORT`` or ``$CARTRISK_HOME/report/latest.html``), plus BentoML's ``/livez``,
+``/readyz`` (false until the model and policy are loaded) and ``/metrics`` (Prometheus).
 
 Environment: ``CARTRISK_API_KEY`` (when set, requests need the header ``x-api-key``; else 401),
 ``CARTRISK_CORS_ORIGINS`` (comma-separated checkout origins allowed by CORS), ``CARTRISK_MODEL_TAG`` (default
@@ -36,7 +37,7 @@ from typing import Any, Literal
 
 import bentoml
 from fastapi import FastAPI
-from starlette.responses import JSONResponse
+from starlette.responses import HTMLResponse, JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from features.definitions import FEATURE_NAMES
@@ -121,6 +122,15 @@ class ApiKeyMiddleware:
 
 
 policy_app = FastAPI(title="cartrisk policy (read-only)")
+report_app = FastAPI(title="cartrisk report (the latest batch run)")
+
+
+def report_path() -> Path:
+    """The latest report written by `cartrisk score` or `cartrisk report` (``CARTRISK_REPORT`` overrides)."""
+    from cartrisk.settings import get_settings
+
+    explicit = os.environ.get("CARTRISK_REPORT")
+    return Path(explicit) if explicit else get_settings().home / "report" / "latest.html"
 
 
 @bentoml.service(
@@ -133,6 +143,7 @@ policy_app = FastAPI(title="cartrisk policy (read-only)")
                    "access_control_allow_headers": ["content-type", "x-api-key"]}},
 )
 @bentoml.asgi_app(policy_app, path="/policy")
+@bentoml.asgi_app(report_app, path="/report")
 class CartRisk:
     """Scores carts and recommends the incentive that recovers them at the least cost."""
 
@@ -193,6 +204,16 @@ class CartRisk:
     def score_batch(self, batch: BatchRequest, /) -> BatchResponse:
         """The same for up to 1,000 carts."""
         return BatchResponse(results=[self._score(cart) for cart in batch.carts])
+
+    @report_app.get("/", response_class=HTMLResponse)
+    def report(self) -> HTMLResponse:
+        """The marketers' HTML report of the latest batch run (GET /report); 404 until one was written."""
+        path = report_path()
+        if not path.is_file():
+            return HTMLResponse("<!DOCTYPE html><title>No report yet</title><p>No report yet: run <code>cartrisk "
+                                "score --out DIR</code> or <code>cartrisk report --out FILE.html</code>.</p>",
+                                status_code=404)
+        return HTMLResponse(path.read_text(encoding="utf-8"))
 
     @policy_app.get("/")
     def policy(self) -> dict[str, Any]:

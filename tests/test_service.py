@@ -116,6 +116,19 @@ def test_policy_endpoint_and_readiness(client: Any) -> None:
     # /metrics is served by `bentoml serve` (Prometheus multiprocess), not by the bare ASGI app
 
 
+def test_report_page_serves_the_latest_batch_report(client: Any, tmp_path: Any,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    page = tmp_path / "latest.html"
+    monkeypatch.setenv("CARTRISK_REPORT", str(page))
+    missing = client.get("/report/", headers=KEY)
+    assert missing.status_code == 404 and "cartrisk score" in missing.text
+    page.write_text("<!DOCTYPE html><title>r</title><p id='x'>42 carts</p>", encoding="utf-8")
+    got = client.get("/report/", headers=KEY)
+    assert got.status_code == 200 and got.headers["content-type"].startswith("text/html")
+    assert "42 carts" in got.text
+    assert client.get("/report/").status_code == 401  # behind the API key like the rest
+
+
 def test_cors_allows_the_checkout_origin_only(client: Any) -> None:
     ok = client.options("/score", headers={"origin": "https://shop.example", "access-control-request-method": "POST",
                                            "access-control-request-headers": "content-type,x-api-key"})

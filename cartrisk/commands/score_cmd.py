@@ -9,8 +9,9 @@ profit policy, otherwise the rule-based policy, exactly as ``/score`` answers.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from tqdm import tqdm
@@ -18,6 +19,12 @@ from tqdm import tqdm
 from cartrisk.commands.common import emit_json, fail, load_data
 from cartrisk.commands.train_cmd import DataOpt, FeaturesOpt, JsonOpt
 from cartrisk.settings import get_settings
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+LastDaysOpt = Annotated[float | None, typer.Option(
+    min=0.0, help="Only the carts whose latest snapshot is in the last DAYS days of the data.")]
 
 
 def _bento_models() -> tuple[Any, Any, dict[str, str]]:
@@ -50,69 +57,109 @@ def _bento_models() -> tuple[Any, Any, dict[str, str]]:
     return RiskModel.load(Path(risk.path)), uplift, labels
 
 
-def score(
-    out: Annotated[Path, typer.Option(help="Folder for carts.csv, the per-incentive lists and manifest.json.")],
-    data: DataOpt = None,
-    features: FeaturesOpt = None,
-    last_days: Annotated[float | None, typer.Option(
-        min=0.0, help="Only the carts whose latest snapshot is in the last DAYS days of the data.")] = None,
-    json: JsonOpt = False,
-) -> None:
-    """Score every cart (each session's latest snapshot with a non-empty cart) with the service's model and
-    policy and write one row per cart (cart, customer, segments, risk, risk band, incentive, channel, expected
-    cost, expected recovered revenue, top reasons, why) plus the e-mail, discount and retargeting lists, all
-    written atomically."""
+@dataclass
+class BatchRun:
+    scored: pd.DataFrame
+    dataset: Any
+    snapshots: pd.DataFrame
+    uplift: Any
+    labels: dict[str, str]
+    timings: dict[str, float]
+
+
+def run_batch(data: Path | None, features: Path | None, last_days: float | None, bar: Any) -> BatchRun:
+    """Load the models and the data, pick the carts, score them (the common part of ``score`` and ``report``)."""
     import pandas as pd
 
     from features.snapshots import build_snapshots
     from serving.batch import BatchScorer, latest_carts
-    from serving.exports import cart_products, write_exports
     from serving.policy import default_catalogue
 
     settings = get_settings()
     folder = data or settings.data_dir
+    bar.set_postfix_str("models")
+    risk_model, uplift, labels = _bento_models()
+    bar.update()
+    bar.set_postfix_str("data + snapshots")
+    dataset = load_data(folder, quiet=True)
+    if features is not None:
+        if not features.exists():
+            fail(f"{features}: no such snapshot table")
+        snaps = pd.read_parquet(features)
+    else:
+        snaps = build_snapshots(dataset, settings.label_window_hours)
+    carts = latest_carts(snaps, last_days)
+    if carts.empty:
+        fail(f"{folder}: no cart to score" + (f" in the last {last_days} days" if last_days else ""))
+    bar.update()
+    scorer = BatchScorer(risk_model, catalogue=default_catalogue(), uplift=uplift)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+
+    def progress(stage: str, n: int) -> None:
+        timings[stage] = round(time.perf_counter() - t0, 2)
+        bar.set_postfix_str(f"{stage} done ({n:,} carts)")
+
+    scored = scorer.score(carts, progress=progress)
+    bar.update()
+    return BatchRun(scored, dataset, snaps, uplift, labels, timings)
+
+
+def latest_report_path() -> Path:
+    """Where the latest report is kept for the service's ``/report`` page."""
+    return get_settings().home / "report" / "latest.html"
+
+
+def write_report(run: BatchRun, out: Path) -> Any:
+    """Build and write the HTML report of a batch run (atomically), and keep a copy for ``/report``."""
+    from serving.exports import write_text_atomic
+    from serving.report import build_report, render_html
+    from training.uplift_data import experiment_table
+
+    experiments = None
+    if run.dataset.experiments is not None and len(run.dataset.experiments):
+        experiments = experiment_table(run.snapshots, run.dataset.experiments).frame
+    data = build_report(run.scored, run.snapshots, experiments)
+    page = render_html(data)
+    write_text_atomic(out, page)
+    write_text_atomic(latest_report_path(), page)
+    return data
+
+
+def score(
+    out: Annotated[Path, typer.Option(help="Folder for carts.csv, the per-incentive lists, report.html and "
+                                      "manifest.json.")],
+    data: DataOpt = None,
+    features: FeaturesOpt = None,
+    last_days: LastDaysOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Score every cart (each session's latest snapshot with a non-empty cart) with the service's model and
+    policy and write one row per cart (cart, customer, segments, risk, risk band, incentive, channel, expected
+    cost, expected recovered revenue, top reasons, why) plus the e-mail, discount and retargeting lists and the
+    HTML report, all written atomically."""
+    from serving.exports import cart_products, write_exports
+    from serving.policy import default_catalogue
+
     started = time.perf_counter()
-    with tqdm(total=4, desc="score", unit="step", disable=json, leave=False) as bar:
-        bar.set_postfix_str("models")
-        risk_model, uplift, labels = _bento_models()
-        bar.update()
-        bar.set_postfix_str("data + snapshots")
-        dataset = load_data(folder, quiet=json)
-        if features is not None:
-            if not features.exists():
-                fail(f"{features}: no such snapshot table")
-            snaps = pd.read_parquet(features)
-        else:
-            snaps = build_snapshots(dataset, settings.label_window_hours)
-        carts = latest_carts(snaps, last_days)
-        if carts.empty:
-            fail(f"{folder}: no cart to score" + (f" in the last {last_days} days" if last_days else ""))
-        bar.update()
-        catalogue = default_catalogue()
-        scorer = BatchScorer(risk_model, catalogue=catalogue, uplift=uplift)
-        timings: dict[str, float] = {}
-        t0 = time.perf_counter()
-
-        def progress(stage: str, n: int) -> None:
-            timings[stage] = round(time.perf_counter() - t0, 2)
-            bar.set_postfix_str(f"{stage} done ({n:,} carts)")
-
-        scored = scorer.score(carts, progress=progress)
-        bar.update()
+    with tqdm(total=5, desc="score", unit="step", disable=json, leave=False) as bar:
+        run = run_batch(data, features, last_days, bar)
         bar.set_postfix_str("exports")
         try:
-            written = write_exports(scored, cart_products(dataset.events), out, catalogue)
+            written = write_exports(run.scored, cart_products(run.dataset.events), out, default_catalogue())
+            write_report(run, out / "report.html")
         except OSError as exc:
             fail(f"{out}: could not write the exports ({exc}); nothing was replaced")
         bar.update()
     seconds = time.perf_counter() - started
+    scored, timings = run.scored, run.timings
     mix = scored["incentive"].value_counts()
     summary: dict[str, Any] = {
         "out": str(out),
         "carts": len(scored),
-        "policy": "profit" if uplift is not None else "rules",
-        "models": labels,
-        "files": written,
+        "policy": "profit" if run.uplift is not None else "rules",
+        "models": run.labels,
+        "files": {**written, "report.html": 1},
         "incentives": {str(k): int(v) for k, v in mix.items()},
         "expected_cost": round(float(scored["expected_cost"].sum()), 2),
         "expected_recovered_revenue": round(float(scored["expected_recovered_revenue"].sum()), 2)
@@ -124,7 +171,7 @@ def score(
     if json:
         emit_json(summary)
         return
-    typer.echo(f"scored {len(scored):,} carts with the {summary['policy']} policy ({labels}) in {seconds:.1f} s "
+    typer.echo(f"scored {len(scored):,} carts with the {summary['policy']} policy ({run.labels}) in {seconds:.1f} s "
                f"(model and policy {timings.get('policy')} s)")
     typer.echo("incentives: " + ", ".join(f"{k} {v:,}" for k, v in summary["incentives"].items()))
     typer.echo(f"expected cost {summary['expected_cost']:,.2f}"
@@ -132,7 +179,36 @@ def score(
                   if summary["expected_recovered_revenue"] is not None else ""))
     for name, rows in written.items():
         typer.echo(f"  {out / name}  ({rows:,} rows)")
+    typer.echo(f"  {out / 'report.html'}  (open it in a browser; also served at /report)")
+
+
+def report(
+    out: Annotated[Path, typer.Option(help="The HTML file to write.")],
+    data: DataOpt = None,
+    features: FeaturesOpt = None,
+    last_days: LastDaysOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Write a self-contained HTML report (opens from disk, offline): abandonment over time, risk distribution,
+    segments, the incentive mix per segment with expected cost and recovered revenue, top reasons for risk and,
+    when the data holds experiments, measured uplift per incentive and segment. Scores the carts as `cartrisk
+    score` does; the service shows the latest report at /report."""
+    with tqdm(total=4, desc="report", unit="step", disable=json, leave=False) as bar:
+        run = run_batch(data, features, last_days, bar)
+        bar.set_postfix_str("report")
+        try:
+            summary = write_report(run, out)
+        except OSError as exc:
+            fail(f"{out}: could not write the report ({exc})")
+        bar.update()
+    if json:
+        emit_json({"out": str(out), "carts": summary.carts, "policy": summary.policy,
+                   "segments": len(summary.segments), "days": len(summary.daily),
+                   "uplift_rows": 0 if summary.uplift is None else len(summary.uplift)})
+        return
+    typer.echo(f"wrote {out} ({summary.carts:,} carts, {len(summary.segments)} segments); open it in a browser")
 
 
 def register(app: typer.Typer) -> None:
     app.command("score")(score)
+    app.command("report")(report)

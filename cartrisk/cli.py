@@ -9,6 +9,7 @@ from cartrisk.commands import (
     data,
     features_cmd,
     ingest,
+    policy_cmd,
     profiles_cmd,
     score_cmd,
     segments_cmd,
@@ -26,7 +27,7 @@ app = typer.Typer(
 )
 
 for module in (data, ingest, features_cmd, segments_cmd, train_cmd, uplift_cmd, benchmark_cmd, profiles_cmd,
-               serve_cmd, score_cmd):
+               serve_cmd, score_cmd, policy_cmd):
     module.register(app)
 
 

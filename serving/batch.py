@@ -5,6 +5,7 @@ or at the end of the window), :class:`BatchScorer` scores them all at once and r
 
 ``cart_id`` (the session), ``customer_id``, ``snapshot_time``, ``cart_value``, ``segments`` (``;``-separated),
 ``risk``, ``risk_band``, ``incentive``, ``channel``, ``policy`` (``profit`` with uplift models, else ``rules``),
+``rule`` (which rule of the policy decided),
 ``expected_cost``, ``expected_uplift``, ``expected_recovered_revenue`` (uplift of the chosen incentive x expected
 order value; empty without uplift models, since nothing measured says what an incentive recovers),
 ``expected_profit``, ``explored``, ``propensity``, ``top_reasons`` and ``why``.
@@ -39,8 +40,8 @@ from training.uplift_model import UpliftModel
 __all__ = ["BATCH_COLUMNS", "BatchScorer", "latest_carts", "path_contributions"]
 
 BATCH_COLUMNS = ("cart_id", "customer_id", "snapshot_time", "cart_value", "segments", "risk", "risk_band",
-                 "incentive", "channel", "policy", "expected_cost", "expected_uplift", "expected_recovered_revenue",
-                 "expected_profit", "explored", "propensity", "top_reasons", "why")
+                 "incentive", "channel", "policy", "rule", "expected_cost", "expected_uplift",
+                 "expected_recovered_revenue", "expected_profit", "explored", "propensity", "top_reasons", "why")
 
 Progress = Callable[[str, int], None]
 """Called with a stage name and the number of carts done in it."""
@@ -129,9 +130,7 @@ class BatchScorer:
             "cart_value": carts["cart_value"].astype(np.float64),
             "segments": [";".join(s) for s in segments],
             "risk": risk,
-            **{k: [r[k] for r in rows] for k in ("risk_band", "incentive", "channel", "policy", "expected_cost",
-                                                  "expected_uplift", "expected_recovered_revenue",
-                                                  "expected_profit", "explored", "propensity", "why")},
+            **{k: [r[k] for r in rows] for k in _DECISION_COLUMNS},
             "top_reasons": reasons,
         })
         return out[list(BATCH_COLUMNS)]
@@ -143,7 +142,7 @@ class BatchScorer:
         rules = [decide(float(r), s, c, cat) for r, s, c in zip(risk, segments, contexts, strict=True)]
         if probs is None:
             return [{"risk_band": d.risk_band, "incentive": d.code, "channel": d.channel, "policy": "rules",
-                     "expected_cost": round(d.expected_cost, 4), "expected_uplift": np.nan,
+                     "rule": d.rule, "expected_cost": round(d.expected_cost, 4), "expected_uplift": np.nan,
                      "expected_recovered_revenue": np.nan, "expected_profit": np.nan, "explored": False,
                      "propensity": np.nan, "why": d.reason} for d in rules]
         s = cat.uplift
@@ -168,13 +167,16 @@ class BatchScorer:
             value = max(float(values[k]), contexts[k].cart_value)
             uplift = d.chosen.uplift if d.chosen is not None else 0.0
             out.append({"risk_band": rules[k].risk_band, "incentive": d.code, "channel": d.channel,
-                        "policy": "profit", "expected_cost": round(d.expected_cost, 4),
+                        "policy": "profit", "rule": d.rule, "expected_cost": round(d.expected_cost, 4),
                         "expected_uplift": round(uplift, 5),
                         "expected_recovered_revenue": round(uplift * value, 4),
                         "expected_profit": round(d.chosen.expected_profit, 4) if d.chosen is not None else 0.0,
                         "explored": d.explored, "propensity": round(d.propensity, 5), "why": d.reason})
         return out
 
+
+_DECISION_COLUMNS = ("risk_band", "incentive", "channel", "policy", "rule", "expected_cost", "expected_uplift",
+                     "expected_recovered_revenue", "expected_profit", "explored", "propensity", "why")
 
 _CONTEXT_COLUMNS = ("cart_value", "shipping_fee", "free_shipping_threshold", "account_required", "is_guest",
                     "funnel_step", "device", "seconds_since_prev_event")

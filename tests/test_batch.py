@@ -151,9 +151,10 @@ def test_a_failed_export_leaves_the_previous_one_untouched(quick_model: QuickMod
 
 
 @pytest.mark.slow
-def test_cli_scores_with_the_imported_models(quick_model: QuickModel, uplift_shop: UpliftShop,
-                                             small_shop_dir: Path, tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_scores_reports_and_checks_policy_edits_with_the_imported_models(
+    quick_model: QuickModel, uplift_shop: UpliftShop, small_shop_dir: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     home = tmp_path / "home"
     monkeypatch.setenv("CARTRISK_HOME", str(home))
     monkeypatch.setenv("BENTOML_HOME", str(tmp_path / "bentoml"))
@@ -169,9 +170,38 @@ def test_cli_scores_with_the_imported_models(quick_model: QuickModel, uplift_sho
             f"save_bento_uplift_model(Path({str(tmp_path / 'uplift')!r}), {{'mlflow_version': '2'}})")
     env = {"BENTOML_HOME": str(tmp_path / "bentoml"), "PATH": "/usr/bin:/bin"}
     subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
-    out = runner.invoke(app, ["score", "--data", str(small_shop_dir), "--out", str(tmp_path / "exports"), "--json"])
+    snaps = tmp_path / "snaps.parquet"
+    quick_model.snaps.to_parquet(snaps)
+    feats = ["--features", str(snaps)]
+    out = runner.invoke(app, ["score", "--data", str(small_shop_dir), *feats, "--out", str(tmp_path / "exports"),
+                              "--json"])
     assert out.exit_code == 0, out.output
     summary = json.loads(out.stdout)
     assert summary["policy"] == "profit" and summary["models"] == {"risk_version": "4", "uplift_version": "2"}
     assert summary["carts"] == len(pd.read_csv(tmp_path / "exports" / "carts.csv"))
-    assert set(summary["files"]) >= {"carts.csv", "audience_retargeting.csv"}
+    assert set(summary["files"]) >= {"carts.csv", "audience_retargeting.csv", "report.html"}
+    page = (tmp_path / "exports" / "report.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and (home / "report" / "latest.html").read_text() == page
+    # cartrisk report writes the same kind of page where asked
+    out = runner.invoke(app, ["report", "--data", str(small_shop_dir), *feats, "--out", str(tmp_path / "r.html"),
+                              "--json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["carts"] == summary["carts"] and (tmp_path / "r.html").exists()
+    # policy check: an edited catalogue is validated and compared with the one in force on recent carts
+    text = (Path(__file__).resolve().parents[1] / "serving" / "incentives.yaml").read_text()
+    assert "  margin: 0.30" in text
+    edited = tmp_path / "incentives.yaml"
+    edited.write_text(text.replace("  margin: 0.30", "  margin: 0.60"))
+    out = runner.invoke(app, ["policy", "check", "--catalogue", str(edited), "--data", str(small_shop_dir), *feats,
+                              "--last-days", "10", "--json"])
+    assert out.exit_code == 0, out.output
+    check = json.loads(out.stdout)
+    assert check["valid"] and check["carts"] > 0 and check["policy"] == "profit"
+    # a higher margin makes more incentives pay: more carts get one, at a higher cost
+    assert check["edited"]["expected_cost"] > check["in_force"]["expected_cost"]
+    assert check["edited"]["incentives"].get("none", {"carts": 0})["carts"] \
+        < check["in_force"]["incentives"]["none"]["carts"]
+    assert check["edited"]["segments"] == check["in_force"]["segments"]
+    edited.write_text(text.replace("  margin: 0.30", "  margin: 1.30"))
+    out = runner.invoke(app, ["policy", "check", "--catalogue", str(edited), "--data", str(small_shop_dir)])
+    assert out.exit_code == 2 and "margin" in out.output and "at most 1" in out.output

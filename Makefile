@@ -27,7 +27,8 @@ PORT ?= 3000
 ## The main job: a shop with known truth -> cart snapshots with features -> segments -> a model tracked
 ## in MLflow, registered, promoted to champion if it beats the current one -> uplift models learned from the
 ## shop's incentive experiments, tracked, registered, promoted the same way -> customer profiles synced ->
-## the champions imported into BentoML -> the scoring service running, answering a real cart.
+## the champions imported into BentoML -> every cart scored in batch, the marketers' lists and HTML report
+## written -> the scoring service running (the report at /report), answering a real cart.
 demo: setup
 	$(BIN)/cartrisk generate --out $(DATA) --customers $(CUSTOMERS) --days $(DAYS)
 	$(BIN)/cartrisk features --data $(DATA) --out $(CARTRISK_HOME)/features.parquet
@@ -38,6 +39,7 @@ demo: setup
 	$(BIN)/cartrisk uplift promote --data $(DATA) --features $(CARTRISK_HOME)/features.parquet
 	$(BIN)/cartrisk profiles sync --data $(DATA)
 	$(BIN)/cartrisk import-model
+	$(BIN)/cartrisk score --data $(DATA) --features $(CARTRISK_HOME)/features.parquet --out $(CARTRISK_HOME)/exports
 	-$(BIN)/cartrisk serve --stop 2>/dev/null
 	$(BIN)/cartrisk serve --port $(PORT) --background
 	$(BIN)/cartrisk example-request --data $(DATA) --send http://127.0.0.1:$(PORT)

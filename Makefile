@@ -11,6 +11,8 @@ export CARTRISK_HOME
 DATA := $(CARTRISK_HOME)/data
 CUSTOMERS ?= 20000
 DAYS ?= 60
+# the demo shop tests incentives on every cart, so a week of experiments is enough to measure their effects
+EXPERIMENT_SHARE ?= 1.0
 
 .PHONY: setup demo test lint typecheck pytest bench clean
 
@@ -30,7 +32,7 @@ PORT ?= 3000
 ## the champions imported into BentoML -> every cart scored in batch, the marketers' lists and HTML report
 ## written -> the scoring service running (the report at /report), answering a real cart.
 demo: setup
-	$(BIN)/cartrisk generate --out $(DATA) --customers $(CUSTOMERS) --days $(DAYS)
+	$(BIN)/cartrisk generate --out $(DATA) --customers $(CUSTOMERS) --days $(DAYS) --experiment-share $(EXPERIMENT_SHARE)
 	$(BIN)/cartrisk features --data $(DATA) --out $(CARTRISK_HOME)/features.parquet
 	$(BIN)/cartrisk segments --features $(CARTRISK_HOME)/features.parquet
 	$(BIN)/cartrisk train --data $(DATA) --features $(CARTRISK_HOME)/features.parquet --register

@@ -107,8 +107,12 @@ def remove_uplift_models() -> list[str]:
     """Delete the imported uplift models from the BentoML store (no uplift champion any more); return their tags."""
     import bentoml
 
+    try:
+        found = bentoml.models.list(BENTO_UPLIFT_NAME)
+    except bentoml.exceptions.NotFound:
+        return []
     removed = []
-    for model in bentoml.models.list(BENTO_UPLIFT_NAME):
+    for model in found:
         bentoml.models.delete(model.tag)
         removed.append(str(model.tag))
     return removed

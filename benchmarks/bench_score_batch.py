@@ -1,0 +1,103 @@
+"""Batch scoring end to end: from a shop's event tables on disk to carts.csv, the lists and the report.
+
+    python benchmarks/bench_score_batch.py [--customers 1300000] [--days 60]
+
+Generates a shop of ``--customers`` customers (about 0.8 carts per customer over 60 days), writes its tables as
+Parquet, trains a quick risk model and uplift models on a small shop of the same generator, then times what
+``cartrisk score`` does on the big one, step by step: load the tables, derive the snapshots (features), pick
+each cart's latest snapshot, the model (risk + reasons), segments + policy, exports, report. Prints one JSON line;
+``model_and_policy_carts_per_second`` is the figure the issue sets at 200,000 and ``end_to_end_seconds`` (load
+to lists and report) the one it sets under 60 s for a million carts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _common import peak_rss_mib, report
+
+
+def models() -> tuple[Any, Any]:
+    """A risk model and uplift models fitted on a small all-experiment shop of the same generator."""
+    from features.snapshots import build_snapshots
+    from serving.policy import default_catalogue
+    from training.model import fit_risk_model
+    from training.synthetic_shop import generate_shop
+    from training.train import prepare
+    from training.uplift_train import fit_and_evaluate
+
+    shop = generate_shop(customers=20_000, days=30, seed=5, experiment_share=1.0)
+    snaps = build_snapshots(shop.dataset)
+    prep = prepare(snaps, 5, 5)
+    tx, ty = prep.part(prep.split.train)
+    vx, vy = prep.part(prep.split.valid)
+    risk = fit_risk_model(tx, ty, vx, vy, {"learning_rate": 0.05}, max_rounds=400)
+    assert shop.dataset.experiments is not None
+    uplift = fit_and_evaluate(snaps, shop.dataset.experiments, default_catalogue()).model
+    return risk, uplift
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--customers", type=int, default=1_300_000)
+    parser.add_argument("--days", type=int, default=60)
+    parser.add_argument("--rules-policy", action="store_true", help="no uplift models: the rule-based policy")
+    args = parser.parse_args()
+    from features.io import load_dataset
+    from features.snapshots import build_snapshots
+    from serving.batch import BatchScorer, latest_carts
+    from serving.exports import cart_products, write_exports, write_text_atomic
+    from serving.policy import default_catalogue
+    from serving.report import build_report, render_html
+    from training.synthetic_shop import generate_shop, write_shop
+
+    risk, uplift = models()
+    tmp = Path(tempfile.mkdtemp(prefix="cartrisk-bench-batch-"))
+    write_shop(generate_shop(args.customers, args.days, seed=9), tmp / "data")
+    times: dict[str, float] = {}
+    started = time.perf_counter()
+
+    def lap(name: str, t0: float) -> float:
+        now = time.perf_counter()
+        times[name] = round(now - t0, 2)
+        return now
+
+    t = time.perf_counter()
+    ds = load_dataset(tmp / "data", quarantine_dir=None)
+    t = lap("load_tables", t)
+    snaps = build_snapshots(ds)
+    t = lap("snapshots_features", t)
+    carts = latest_carts(snaps)
+    t = lap("latest_carts", t)
+    catalogue = default_catalogue()
+    scorer = BatchScorer(risk, catalogue=catalogue, uplift=None if args.rules_policy else uplift)
+    stages: dict[str, float] = {}
+    t_score = time.perf_counter()
+    scored = scorer.score(carts, progress=lambda s, n: stages.__setitem__(s, time.perf_counter() - t_score))
+    t = lap("model_and_policy", t)
+    write_exports(scored, cart_products(ds.events), tmp / "out", catalogue)
+    t = lap("exports", t)
+    write_text_atomic(tmp / "out" / "report.html", render_html(build_report(scored, snaps)))
+    lap("report", t)
+    end_to_end = time.perf_counter() - started
+    report("batch_score", {
+        "customers": args.customers, "events": len(ds.events), "carts": len(carts),
+        "policy": "rules" if args.rules_policy else "profit",
+        "seconds": times, "model_seconds": round(stages.get("model", float("nan")), 2),
+        "policy_seconds": round(stages.get("policy", float("nan")) - stages.get("model", 0.0), 2),
+        "model_and_policy_carts_per_second": round(len(carts) / times["model_and_policy"]),
+        "end_to_end_seconds": round(end_to_end, 1),
+        "peak_rss_mib": round(peak_rss_mib()),
+    })
+
+
+if __name__ == "__main__":
+    main()

@@ -32,6 +32,8 @@ def service_env(quick_model: QuickModel, tmp_path_factory: pytest.TempPathFactor
     quick_model.model.save(home / "model")
     tag = save_bento_model(home / "model", {"mlflow_version": "42", "mlflow_run_id": "r1"})
     mp.setenv("CARTRISK_MODEL_TAG", tag)
+    # no uplift model for this service (the BentoML store is process-wide: other tests may have put one there)
+    mp.setenv("CARTRISK_UPLIFT_TAG", "cartrisk-uplift:absent")
     sync_profiles(ds, store)
     sys.modules.pop("serving.service", None)
     service_module = importlib.import_module("serving.service")

@@ -13,9 +13,11 @@ order value; empty without uplift models, since nothing measured says what an in
 The same code decides as in the service: the risk is the booster's calibrated probability (vectorised), the
 reasons are the same path contributions as :mod:`serving.fastpredict` (per-leaf tables, gathered for all rows
 from LightGBM's leaf indices), the segments come from the same rules (vectorised), and each cart's incentive from
-the same decision functions (:func:`serving.policy.decide` or :func:`serving.uplift_policy.decide_uplift`, with
-the same exploration draws from the session id, so a cart gets the same answer here as from ``/score``). A daily
-budget of the ``uplift:`` section is spent on the most profitable offers first.
+the vectorised twins of the decision functions (:mod:`serving.batch_policy`, tested equal to
+:func:`serving.policy.decide` and :func:`serving.uplift_policy.decide_uplift` on many random carts, with the same
+exploration draws from the session id), so a cart gets the same answer here as from ``/score``. When the
+``uplift:`` section sets a daily budget or segment caps, the per-cart functions decide instead, so that the budget
+goes to the most profitable offers first.
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ import pandas as pd
 from features.definitions import FEATURE_NAMES
 from features.segments import RuleSet, assign_segments, default_rules
 from features.snapshots import model_frame
+from serving.batch_policy import CartColumns, cart_columns, decide_profit_batch, decide_rules_batch, risk_bands
 from serving.fastpredict import FastBooster
-from serving.policy import CartContext, Catalogue, decide, default_catalogue
+from serving.policy import CartContext, Catalogue, default_catalogue
 from serving.uplift_policy import Budget, decide_uplift, exploration_draws
 from serving.uplift_scorer import DailyBudget
 from training.model import RiskModel
@@ -109,70 +112,94 @@ class BatchScorer:
         if progress:
             progress("model", len(carts))
         member = assign_segments(carts, self.rules)
-        names = np.array(member.columns, dtype=object)
+        names = list(member.columns)
         flags = member.to_numpy(dtype=bool)
-        segments = [names[row].tolist() for row in flags]
-        records = cast(list[dict[str, Any]], carts[list(_CONTEXT_COLUMNS)].to_dict("records"))
-        contexts = [CartContext.from_features(r) for r in records]
-        probs: list[dict[str, float]] | None = None
-        values = np.full(len(carts), np.nan)
-        if self.uplift is not None:
-            p = self.uplift.purchase_probabilities(x)
-            probs = cast(list[dict[str, float]], p.to_dict("records"))
-            values = self.uplift.expected_order_value(x)
-        rows = self._decide(carts["session_id"].astype(str).tolist(), risk, segments, contexts, probs, values)
+        cols = cart_columns(carts[list(_CONTEXT_COLUMNS)], len(carts))
+        sessions = carts["session_id"].astype(str).tolist()
+        decided = self._decide(sessions, risk, flags, names, cols, carts, x)
         if progress:
             progress("policy", len(carts))
+        name_array = np.array(names, dtype=object)
         out = pd.DataFrame({
-            "cart_id": carts["session_id"].astype(str),
+            "cart_id": sessions,
             "customer_id": carts["customer_id"].astype("string"),
             "snapshot_time": carts["snapshot_time"],
             "cart_value": carts["cart_value"].astype(np.float64),
-            "segments": [";".join(s) for s in segments],
+            "segments": [";".join(name_array[row]) for row in flags],
             "risk": risk,
-            **{k: [r[k] for r in rows] for k in _DECISION_COLUMNS},
+            **decided,
             "top_reasons": reasons,
         })
         return out[list(BATCH_COLUMNS)]
 
-    def _decide(self, sessions: list[str], risk: np.ndarray, segments: list[list[str]], contexts: list[CartContext],
-                probs: list[dict[str, float]] | None, values: np.ndarray) -> list[dict[str, Any]]:
+    def _decide(self, sessions: list[str], risk: np.ndarray, flags: np.ndarray, names: list[str],
+                cols: CartColumns, carts: pd.DataFrame, x: pd.DataFrame) -> dict[str, Any]:
+        """The decision columns: vectorised (:mod:`serving.batch_policy`, the same answers as the per-cart
+        functions), or per cart when a daily budget or segment caps must be spent in order."""
         assert self.catalogue is not None
         cat = self.catalogue
-        rules = [decide(float(r), s, c, cat) for r, s, c in zip(risk, segments, contexts, strict=True)]
-        if probs is None:
-            return [{"risk_band": d.risk_band, "incentive": d.code, "channel": d.channel, "policy": "rules",
-                     "rule": d.rule, "expected_cost": round(d.expected_cost, 4), "expected_uplift": np.nan,
-                     "expected_recovered_revenue": np.nan, "expected_profit": np.nan, "explored": False,
-                     "propensity": np.nan, "why": d.reason} for d in rules]
+        n = len(sessions)
+        if self.uplift is None:
+            r = decide_rules_batch(risk, flags, names, cols, cat)
+            return {"risk_band": r.risk_band, "incentive": r.code, "channel": r.channel, "policy": "rules",
+                    "rule": r.rule, "expected_cost": _round(r.expected_cost, 4), "expected_uplift": np.nan,
+                    "expected_recovered_revenue": np.nan, "expected_profit": np.nan, "explored": False,
+                    "propensity": np.nan, "why": r.reason}
+        probs = self.uplift.purchase_probabilities(x)
+        values = self.uplift.expected_order_value(x)
         s = cat.uplift
-        budget = DailyBudget(s.daily_budget, s.segment_caps) if s.daily_budget is not None or s.segment_caps else None
+        if s.daily_budget is not None or s.segment_caps:
+            segments = [[names[j] for j in np.flatnonzero(row)] for row in flags]
+            return self._decide_with_budget(sessions, risk, segments, carts, probs, values)
+        p = decide_profit_batch(probs, values, flags, names, cols, cat, sessions if self.explore else None)
+        value = np.maximum(np.asarray(values, dtype=np.float64), cols.cart_value)
+        uplift = np.asarray(p.expected_uplift, dtype=np.float64)
+        return {"risk_band": risk_bands(risk, cat.settings), "incentive": p.code, "channel": p.channel,
+                "policy": "profit", "rule": p.rule, "expected_cost": _round(p.expected_cost, 4),
+                "expected_uplift": _round(uplift, 5), "expected_recovered_revenue": _round(uplift * value, 4),
+                "expected_profit": _round(p.expected_profit, 4), "explored": p.explored,
+                "propensity": _round(p.propensity, 5), "why": p.reason if p.reason is not None else [""] * n}
+
+    def _decide_with_budget(self, sessions: list[str], risk: np.ndarray, segments: list[list[str]],
+                            carts: pd.DataFrame, probabilities: pd.DataFrame, values: np.ndarray) -> dict[str, Any]:
+        """Per cart, so that today's budget goes to the most profitable offers first."""
+        assert self.catalogue is not None
+        cat = self.catalogue
+        records = cast(list[dict[str, Any]], carts[list(_CONTEXT_COLUMNS)].to_dict("records"))
+        contexts = [CartContext.from_features(r) for r in records]
+        probs = cast(list[dict[str, float]], probabilities.to_dict("records"))
+        s = cat.uplift
+        budget = DailyBudget(s.daily_budget, s.segment_caps)
 
         def one(k: int, left: Budget | None) -> Any:
             draws = exploration_draws(sessions[k]) if self.explore else None
             return decide_uplift(probs[k], float(values[k]), segments[k], contexts[k], cat, left, draws)
 
         decisions = [one(k, None) for k in range(len(sessions))]
-        if budget is not None:  # the budget goes to the most profitable offers first
-            order = sorted(range(len(decisions)), key=lambda k: -(decisions[k].chosen.expected_profit
-                                                                 if decisions[k].chosen else 0.0))
-            for k in order:
-                if decisions[k].chosen is None:
-                    continue
-                decisions[k] = one(k, budget.remaining())
-                if decisions[k].chosen is not None:
-                    budget.spend(decisions[k].chosen.expected_cost, segments[k])
-        out = []
+        order = sorted(range(len(decisions)), key=lambda k: -(decisions[k].chosen.expected_profit
+                                                             if decisions[k].chosen else 0.0))
+        for k in order:
+            if decisions[k].chosen is None:
+                continue
+            decisions[k] = one(k, budget.remaining())
+            if decisions[k].chosen is not None:
+                budget.spend(decisions[k].chosen.expected_cost, segments[k])
+        rows = []
         for k, d in enumerate(decisions):
             value = max(float(values[k]), contexts[k].cart_value)
             uplift = d.chosen.uplift if d.chosen is not None else 0.0
-            out.append({"risk_band": rules[k].risk_band, "incentive": d.code, "channel": d.channel,
-                        "policy": "profit", "rule": d.rule, "expected_cost": round(d.expected_cost, 4),
-                        "expected_uplift": round(uplift, 5),
-                        "expected_recovered_revenue": round(uplift * value, 4),
-                        "expected_profit": round(d.chosen.expected_profit, 4) if d.chosen is not None else 0.0,
-                        "explored": d.explored, "propensity": round(d.propensity, 5), "why": d.reason})
-        return out
+            rows.append({"incentive": d.code, "channel": d.channel, "rule": d.rule,
+                         "expected_cost": round(d.expected_cost, 4), "expected_uplift": round(uplift, 5),
+                         "expected_recovered_revenue": round(uplift * value, 4),
+                         "expected_profit": round(d.chosen.expected_profit, 4) if d.chosen is not None else 0.0,
+                         "explored": d.explored, "propensity": round(d.propensity, 5), "why": d.reason})
+        out: dict[str, Any] = {k: [r[k] for r in rows] for k in rows[0]} if rows else {}
+        return {"risk_band": risk_bands(risk, cat.settings), "policy": "profit", **out}
+
+
+def _round(values: Any, digits: int) -> list[float]:
+    """Python's ``round`` per value (the per-cart answers use it; numpy's rounding may differ at half-way)."""
+    return [round(v, digits) for v in np.asarray(values, dtype=np.float64).tolist()]
 
 
 _DECISION_COLUMNS = ("risk_band", "incentive", "channel", "policy", "rule", "expected_cost", "expected_uplift",

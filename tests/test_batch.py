@@ -205,3 +205,25 @@ def test_cli_scores_reports_and_checks_policy_edits_with_the_imported_models(
     edited.write_text(text.replace("  margin: 0.30", "  margin: 1.30"))
     out = runner.invoke(app, ["policy", "check", "--catalogue", str(edited), "--data", str(small_shop_dir)])
     assert out.exit_code == 2 and "margin" in out.output and "at most 1" in out.output
+
+
+def test_batch_spends_a_daily_budget_on_the_most_profitable_offers_first(
+    quick_model: QuickModel, uplift_shop: UpliftShop, carts: pd.DataFrame, tmp_path: Path
+) -> None:
+    from serving.policy import load_catalogue
+
+    text = (Path(__file__).resolve().parents[1] / "serving" / "incentives.yaml").read_text()
+    assert "  daily_budget: null" in text
+    free = BatchScorer(quick_model.model, uplift=uplift_shop.result.model, explore=False).score(carts)
+    spent = float(free["expected_cost"].sum())
+    assert spent > 20
+    path = tmp_path / "incentives.yaml"
+    path.write_text(text.replace("  daily_budget: null", f"  daily_budget: {spent / 4:.2f}"))
+    capped = BatchScorer(quick_model.model, catalogue=load_catalogue(path), uplift=uplift_shop.result.model,
+                         explore=False).score(carts)
+    assert float(capped["expected_cost"].sum()) <= spent / 4 + 0.01
+    assert float(capped["expected_cost"].sum()) > spent / 8
+    # what was kept is the more profitable part of what would have been offered
+    kept = capped["incentive"] != "none"
+    dropped = (free["incentive"] != "none") & ~kept
+    assert free.loc[kept, "expected_profit"].mean() > free.loc[dropped, "expected_profit"].mean()

@@ -36,7 +36,7 @@ from serving.batch_policy import CartColumns, cart_columns, decide_profit_batch,
 from serving.fastpredict import FastBooster
 from serving.policy import CartContext, Catalogue, default_catalogue
 from serving.uplift_policy import Budget, decide_uplift, exploration_draws
-from serving.uplift_scorer import DailyBudget
+from serving.uplift_scorer import DailyBudget, FastUplift
 from training.model import RiskModel
 from training.uplift_model import UpliftModel
 
@@ -88,19 +88,28 @@ class BatchScorer:
         self.catalogue = self.catalogue or default_catalogue()
         self.rules = self.rules or default_rules()
         self._fast = FastBooster(self.model.booster)
+        self._uplift = FastUplift(self.uplift, FEATURE_NAMES) if self.uplift is not None else None
 
-    def risk_and_reasons(self, x: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
-        """Calibrated risk and the top reasons (features that raised the risk most) of every row."""
-        matrix = x[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
-        risk = self.model.calibrate(np.asarray(self.model.booster.predict(matrix), dtype=np.float64))
-        leaves = np.asarray(self.model.booster.predict(matrix, pred_leaf=True), dtype=np.int64).reshape(len(x), -1)
-        contrib = path_contributions(self._fast, leaves)
+    def risk_and_reasons(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Calibrated risk and the top reasons (features that raised the risk most) of every row of the feature
+        matrix (columns in :data:`FEATURE_NAMES` order), from one leaf lookup: the risk from the leaves' values,
+        the reasons from their path contributions."""
+        fast = self._fast
+        leaves = np.asarray(self.model.booster.predict(matrix, pred_leaf=True), dtype=np.int64)
+        leaves = leaves.reshape(len(matrix), -1)
+        raw = fast._leaf_value[fast._offsets + leaves].sum(axis=1)
+        risk = self.model.calibrate(1.0 / (1.0 + np.exp(-raw)))
+        contrib = path_contributions(fast, leaves)
         k = min(self.top_reasons, contrib.shape[1])
         top = np.argsort(-contrib, axis=1)[:, :k]
-        names = list(FEATURE_NAMES)
-        reasons = []
-        for row, idx in zip(contrib, top, strict=True):
-            reasons.append("; ".join(f"{names[i]} ({row[i]:+.2f})" for i in idx if row[i] > 0))
+        values = np.take_along_axis(contrib, top, axis=1)
+        names = np.array(FEATURE_NAMES, dtype=object)
+        reasons = np.full(len(matrix), "", dtype=object)
+        for j in range(k):  # sorted descending: the positive ones come first
+            v = values[:, j]
+            text = names[top[:, j]] + " (" + np.char.mod("%+.2f", v).astype(object) + ")"
+            glue = "" if j == 0 else "; "
+            reasons = np.where(v > 0, reasons + glue + text, reasons)
         return np.clip(risk, 0.0, 1.0), reasons
 
     def score(self, carts: pd.DataFrame, progress: Progress | None = None) -> pd.DataFrame:
@@ -108,7 +117,8 @@ class BatchScorer:
         assert self.rules is not None
         carts = carts.reset_index(drop=True)
         x = model_frame(carts)
-        risk, reasons = self.risk_and_reasons(x)
+        matrix = x[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
+        risk, reasons = self.risk_and_reasons(matrix)
         if progress:
             progress("model", len(carts))
         member = assign_segments(carts, self.rules)
@@ -116,7 +126,7 @@ class BatchScorer:
         flags = member.to_numpy(dtype=bool)
         cols = cart_columns(carts[list(_CONTEXT_COLUMNS)], len(carts))
         sessions = carts["session_id"].astype(str).tolist()
-        decided = self._decide(sessions, risk, flags, names, cols, carts, x)
+        decided = self._decide(sessions, risk, flags, names, cols, carts, matrix)
         if progress:
             progress("policy", len(carts))
         name_array = np.array(names, dtype=object)
@@ -133,7 +143,7 @@ class BatchScorer:
         return out[list(BATCH_COLUMNS)]
 
     def _decide(self, sessions: list[str], risk: np.ndarray, flags: np.ndarray, names: list[str],
-                cols: CartColumns, carts: pd.DataFrame, x: pd.DataFrame) -> dict[str, Any]:
+                cols: CartColumns, carts: pd.DataFrame, matrix: np.ndarray) -> dict[str, Any]:
         """The decision columns: vectorised (:mod:`serving.batch_policy`, the same answers as the per-cart
         functions), or per cart when a daily budget or segment caps must be spent in order."""
         assert self.catalogue is not None
@@ -145,8 +155,8 @@ class BatchScorer:
                     "rule": r.rule, "expected_cost": _round(r.expected_cost, 4), "expected_uplift": np.nan,
                     "expected_recovered_revenue": np.nan, "expected_profit": np.nan, "explored": False,
                     "propensity": np.nan, "why": r.reason}
-        probs = self.uplift.purchase_probabilities(x)
-        values = self.uplift.expected_order_value(x)
+        assert self._uplift is not None
+        probs, values = self._uplift.batch(matrix)
         s = cat.uplift
         if s.daily_budget is not None or s.segment_caps:
             segments = [[names[j] for j in np.flatnonzero(row)] for row in flags]
@@ -197,9 +207,10 @@ class BatchScorer:
         return {"risk_band": risk_bands(risk, cat.settings), "policy": "profit", **out}
 
 
-def _round(values: Any, digits: int) -> list[float]:
-    """Python's ``round`` per value (the per-cart answers use it; numpy's rounding may differ at half-way)."""
-    return [round(v, digits) for v in np.asarray(values, dtype=np.float64).tolist()]
+def _round(values: Any, digits: int) -> np.ndarray:
+    """Rounded for the table (numpy's rounding; it can differ from Python's ``round`` by one unit in the last
+    digit on values exactly half-way, which no decision depends on)."""
+    return np.round(np.asarray(values, dtype=np.float64), digits)
 
 
 _DECISION_COLUMNS = ("risk_band", "incentive", "channel", "policy", "rule", "expected_cost", "expected_uplift",

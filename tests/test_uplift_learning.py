@@ -152,3 +152,11 @@ def test_experiment_arms_match_the_service_feature_order(uplift_shop: UpliftShop
     model = uplift_shop.result.model
     assert list(model.feature_names) == list(FEATURE_NAMES)
     assert model.arms[0] == NONE and len(model.arms) == 8
+
+
+def test_batch_probabilities_equal_the_models(uplift_shop: UpliftShop) -> None:
+    model = uplift_shop.result.model
+    x = model_frame(uplift_shop.result.test_frame.head(500))
+    probs, values = FastUplift(model, FEATURE_NAMES).batch(x[list(FEATURE_NAMES)].to_numpy(dtype=np.float64))
+    np.testing.assert_allclose(probs.to_numpy(), model.purchase_probabilities(x).to_numpy(), atol=1e-10)
+    np.testing.assert_allclose(values, model.expected_order_value(x), atol=1e-8)

@@ -85,3 +85,18 @@ def write_csv(table: pd.DataFrame, out: Path | None) -> pd.DataFrame:
         out.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(out, index=False)
     return table
+
+
+def read_snapshots(folder: Path, features: Path | None, dataset: Dataset | None = None) -> pd.DataFrame:
+    """The snapshot table: read from ``features`` (a table written by ``cartrisk features``) when given, else
+    derived from ``dataset`` (loaded from ``folder`` when not given)."""
+    import pandas as pd
+
+    if features is not None:
+        if not features.exists():
+            fail(f"{features}: no such snapshot table")
+        return pd.read_parquet(features)
+    from features.snapshots import build_snapshots
+
+    return build_snapshots(dataset if dataset is not None else load_data(folder, quiet=True),
+                           get_settings().label_window_hours)

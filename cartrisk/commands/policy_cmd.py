@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cartrisk.commands.common import emit_json, fail, load_data
+from cartrisk.commands.common import emit_json, fail, read_snapshots
 from cartrisk.commands.train_cmd import DataOpt, FeaturesOpt, JsonOpt
 from cartrisk.settings import get_settings
 
@@ -77,9 +77,8 @@ def check(
     """Validate the segment rules and the incentive catalogue (every problem listed with its place), then, on the
     recent carts of the data, show how many carts each segment and each policy rule catches and what the
     incentives would cost: with the files in force and with the edited ones, side by side."""
-    from cartrisk.commands.score_cmd import _bento_models
+    from cartrisk.commands.score_cmd import bento_models
     from features.segments import default_rules
-    from features.snapshots import build_snapshots
     from serving.batch import BatchScorer, latest_carts
     from serving.policy import default_catalogue
 
@@ -91,15 +90,8 @@ def check(
             typer.echo(f"valid: {ruleset.source} and {cat.source} (no data to try them on; pass --data DIR)")
         return
     folder = data or get_settings().data_dir
-    risk_model, uplift, labels = _bento_models()
-    if features is not None:
-        import pandas as pd
-
-        if not features.exists():
-            fail(f"{features}: no such snapshot table")
-        snaps = pd.read_parquet(features)
-    else:
-        snaps = build_snapshots(load_data(folder, quiet=True), get_settings().label_window_hours)
+    risk_model, uplift, labels = bento_models()
+    snaps = read_snapshots(folder, features)
     carts = latest_carts(snaps, last_days)
     if carts.empty:
         fail(f"{folder}: no cart in the last {last_days} days")

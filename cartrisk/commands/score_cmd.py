@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from tqdm import tqdm
 
-from cartrisk.commands.common import emit_json, fail, load_data
+from cartrisk.commands.common import emit_json, fail, load_data, read_snapshots
 from cartrisk.commands.train_cmd import DataOpt, FeaturesOpt, JsonOpt
 from cartrisk.settings import get_settings
 
@@ -27,7 +27,7 @@ LastDaysOpt = Annotated[float | None, typer.Option(
     min=0.0, help="Only the carts whose latest snapshot is in the last DAYS days of the data.")]
 
 
-def _bento_models() -> tuple[Any, Any, dict[str, str]]:
+def bento_models() -> tuple[Any, Any, dict[str, str]]:
     """(risk model, uplift model or None, labels) from the BentoML store."""
     from serving.model_import import (
         BENTO_MODEL_NAME,
@@ -69,25 +69,18 @@ class BatchRun:
 
 def run_batch(data: Path | None, features: Path | None, last_days: float | None, bar: Any) -> BatchRun:
     """Load the models and the data, pick the carts, score them (the common part of ``score`` and ``report``)."""
-    import pandas as pd
 
-    from features.snapshots import build_snapshots
     from serving.batch import BatchScorer, latest_carts
     from serving.policy import default_catalogue
 
     settings = get_settings()
     folder = data or settings.data_dir
     bar.set_postfix_str("models")
-    risk_model, uplift, labels = _bento_models()
+    risk_model, uplift, labels = bento_models()
     bar.update()
     bar.set_postfix_str("data + snapshots")
     dataset = load_data(folder, quiet=True)
-    if features is not None:
-        if not features.exists():
-            fail(f"{features}: no such snapshot table")
-        snaps = pd.read_parquet(features)
-    else:
-        snaps = build_snapshots(dataset, settings.label_window_hours)
+    snaps = read_snapshots(folder, features, dataset)
     carts = latest_carts(snaps, last_days)
     if carts.empty:
         fail(f"{folder}: no cart to score" + (f" in the last {last_days} days" if last_days else ""))

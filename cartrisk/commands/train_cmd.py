@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from tqdm import tqdm
 
-from cartrisk.commands.common import emit_json, fail, load_data, print_promotion
+from cartrisk.commands.common import emit_json, fail, print_promotion, read_snapshots
 from cartrisk.settings import get_settings
 
 if TYPE_CHECKING:
@@ -29,16 +29,8 @@ def snapshots_and_truth(data: Path | None, features: Path | None) -> tuple[pd.Da
     """The snapshot table (derived or read) and, for a generated shop, the truth of its snapshots."""
     import pandas as pd
 
-    from features.snapshots import build_snapshots
-
-    settings = get_settings()
-    folder = data or settings.data_dir
-    if features is not None:
-        if not features.exists():
-            fail(f"{features}: no such snapshot table")
-        snaps = pd.read_parquet(features)
-    else:
-        snaps = build_snapshots(load_data(folder, quiet=True), settings.label_window_hours)
+    folder = data or get_settings().data_dir
+    snaps = read_snapshots(folder, features)
     truth_file = folder / "truth" / "snapshots.parquet"
     truth = pd.read_parquet(truth_file) if truth_file.exists() else None
     return snaps, truth

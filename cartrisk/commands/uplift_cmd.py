@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from tqdm import tqdm
 
-from cartrisk.commands.common import emit_json, fail, load_data, print_promotion
-from cartrisk.commands.train_cmd import DataOpt, FeaturesOpt, JsonOpt, snapshots_and_truth
+from cartrisk.commands.common import emit_json, fail, load_data, print_promotion, read_snapshots
+from cartrisk.commands.train_cmd import DataOpt, FeaturesOpt, JsonOpt
 from cartrisk.settings import get_settings
 
 if TYPE_CHECKING:
@@ -52,12 +52,7 @@ def _inputs(data: Path | None, features: Path | None, catalogue_file: Path | Non
     if experiments is None or experiments.empty:
         fail(f"{folder}: no experiments table (experiments.parquet or .csv); uplift models learn from logged "
              "randomised incentive tests")
-    if features is not None:
-        snaps, _ = snapshots_and_truth(data, features)
-    else:
-        from features.snapshots import build_snapshots
-
-        snaps = build_snapshots(dataset, settings.label_window_hours)
+    snaps = read_snapshots(folder, features, dataset)
     truth_file = folder / "truth" / "experiments.parquet"
     truth = pd.read_parquet(truth_file) if truth_file.exists() else None
     return snaps, experiments, catalogue, truth

@@ -21,7 +21,7 @@ from features.online import NEW_CUSTOMER_PROFILE, LiveEvent, cart_features, date
 from features.segments import RuleSet, default_rules, segments_of
 from features.snapshots import category_code
 from serving.fastpredict import FastBooster
-from serving.policy import CartContext, Catalogue, decide, default_catalogue
+from serving.policy import CartContext, Catalogue, decide, default_catalogue, risk_band
 from serving.resilient import ResilientProfiles
 from serving.schemas import IncentiveOut, OfferOut, Reason, ScoreRequest, ScoreResponse
 from serving.uplift_policy import decide_uplift, exploration_draws
@@ -124,16 +124,18 @@ class Scorer:
         segs = segments_of({**feats, "city": (profile or {}).get("city")}, self.rules)
         assert self.catalogue is not None
         cart = CartContext.from_features(feats)
-        decision = decide(risk, segs, cart, self.catalogue)
-        if self.uplift is not None:
+        if self.uplift is not None:  # the rule-based decision is not needed, only the risk band
+            band = risk_band(risk, self.catalogue.settings)
             incentive = self._profit_incentive(row[0], req.session_id, segs, cart)
         else:
+            decision = decide(risk, segs, cart, self.catalogue)
+            band = decision.risk_band
             incentive = IncentiveOut(code=decision.code, channel=decision.channel, message_key=decision.message_key,
                                      expected_cost=round(decision.expected_cost, 4), why=decision.reason)
         return ScoreResponse(
             session_id=req.session_id,
             risk=risk,
-            risk_band=decision.risk_band,
+            risk_band=band,
             segments=segs,
             incentive=incentive,
             reasons=reasons,

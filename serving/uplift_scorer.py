@@ -63,26 +63,18 @@ class FastUplift:
     def _parts(self, row: np.ndarray) -> np.ndarray:
         return self._fast.raw_parts(self._row(row), self._starts)
 
-    def probabilities(self, row: np.ndarray) -> dict[str, float]:
-        """``P(bought | cart, arm)`` for every arm, from the cart's feature row (in the service's order)."""
-        parts = self._parts(row)
-        nb = self._n_base
-        z = parts[:nb].mean() + self._shifts + parts[nb: nb + len(self.arms)]
-        return {arm: _sigmoid(float(v)) for arm, v in zip(self.arms, z, strict=True)}
-
-    def order_value(self, row: np.ndarray) -> float:
-        """Expected value of the order if bought (never below 0)."""
-        if self.model.value is None:
-            return self.model.value_default
-        return max(float(self._parts(row)[-1]), 0.0)
-
     def answer(self, row: np.ndarray) -> tuple[dict[str, float], float]:
-        """Both at once (one leaf lookup): the per-arm probabilities and the expected order value."""
-        parts = self._parts(row)
+        """From one leaf lookup: ``P(bought | cart, arm)`` for every arm and the expected value of the order if
+        bought (never below 0), from the cart's feature row (in the service's order)."""
+        parts = self._fast.raw_parts(self._row(row), self._starts)
         nb = self._n_base
         z = parts[:nb].mean() + self._shifts + parts[nb: nb + len(self.arms)]
         value = max(float(parts[-1]), 0.0) if self.model.value is not None else self.model.value_default
         return {arm: _sigmoid(float(v)) for arm, v in zip(self.arms, z, strict=True)}, value
+
+    def probabilities(self, row: np.ndarray) -> dict[str, float]:
+        """The per-arm purchase probabilities of :meth:`answer`."""
+        return self.answer(row)[0]
 
     def batch(self, matrix: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
         """Many carts at once (rows of a feature matrix in the service's order): the per-arm probabilities (one

@@ -83,7 +83,7 @@ def main() -> None:
     t_score = time.perf_counter()
     scored = scorer.score(carts, progress=lambda s, n: stages.__setitem__(s, time.perf_counter() - t_score))
     t = lap("model_and_policy", t)
-    write_exports(scored, cart_products(ds.events), tmp / "out", catalogue)
+    write_exports(scored, cart_products(ds.events, sessions=scored["cart_id"]), tmp / "out", catalogue)
     t = lap("exports", t)
     write_text_atomic(tmp / "out" / "report.html", render_html(build_report(scored, snaps)))
     lap("report", t)

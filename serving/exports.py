@@ -26,30 +26,50 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from serving.policy import NONE, Catalogue
 
 __all__ = ["cart_products", "voucher_code", "write_exports", "write_text_atomic"]
 
 
-def cart_products(events: pd.DataFrame) -> pd.Series:
-    """Per session, the product ids still in the cart (adds minus removes, in order of first add), ``;``-joined."""
-    ev = events[events["event_type"].astype(str).isin(["add_to_cart", "remove_from_cart"])
-                & events["product_id"].notna()]
-    ev = ev.sort_values(["session_id", "event_time"], kind="stable")
-    sign = np.where(ev["event_type"].astype(str) == "add_to_cart", 1, -1)
-    qty = ev["quantity"].fillna(1).clip(lower=1).to_numpy() if "quantity" in ev else np.ones(len(ev))
-    moves = pd.DataFrame({"session_id": ev["session_id"].astype(str).to_numpy(),
-                          "product_id": ev["product_id"].astype(str).to_numpy(), "n": sign * qty})
-    totals = moves.groupby(["session_id", "product_id"], sort=False)["n"].sum()
-    held = totals[totals > 0].reset_index()
-    return held.groupby("session_id", sort=False)["product_id"].agg(";".join)
+def cart_products(events: pd.DataFrame, sessions: Collection[str] | None = None) -> pd.Series:
+    """Per session, the product ids still in the cart (adds minus removes, in order of first add), ``;``-joined.
+
+    ``sessions`` limits the work to those sessions (the carts being exported). Vectorised: one sort of the cart
+    events, sums per (session, product) with ``bincount``; only the final joins are per cart.
+    """
+    kinds = events["event_type"]
+    keep = kinds.isin(["add_to_cart", "remove_from_cart"]).to_numpy() & events["product_id"].notna().to_numpy()
+    if sessions is not None:
+        keep &= events["session_id"].isin(pd.Index(list(sessions), dtype=events["session_id"].dtype)).to_numpy()
+    ev = events[keep]
+    if ev.empty:
+        return pd.Series([], dtype=object, index=pd.Index([], dtype=object, name="session_id"), name="product_id")
+    scode, session_ids = pd.factorize(ev["session_id"].astype(str))
+    pcode, product_ids = pd.factorize(ev["product_id"].astype(str))
+    order = np.lexsort((pd.to_datetime(ev["event_time"], utc=True).to_numpy(dtype="datetime64[us]"), scode))
+    scode, pcode = scode[order], pcode[order]
+    sign = np.where((ev["event_type"] == "add_to_cart").to_numpy(dtype=bool)[order], 1.0, -1.0)
+    qty = (ev["quantity"].fillna(1).clip(lower=1).to_numpy(dtype=np.float64)[order] if "quantity" in ev
+           else np.ones(len(ev)))
+    # (session, product) pairs in order of first appearance: contiguous per session, products by first add
+    pair, first = pd.factorize(scode.astype(np.int64) * len(product_ids) + pcode)
+    held = np.flatnonzero(np.bincount(pair, weights=sign * qty) > 0)
+    held_session = (first[held] // len(product_ids)).astype(np.int64)
+    names = np.asarray(product_ids, dtype=object)[first[held] % len(product_ids)]
+    cuts = np.flatnonzero(np.diff(held_session)) + 1
+    starts = np.r_[0, cuts] if len(held) else np.empty(0, dtype=np.int64)
+    joined = [";".join(group) for group in np.split(names, cuts)] if len(held) else []
+    index = pd.Index(np.asarray(session_ids, dtype=object)[held_session[starts]], name="session_id")
+    return pd.Series(joined, index=index, dtype=object, name="product_id")
 
 
 def voucher_code(cart_id: str, incentive: str, salt: str = "cartrisk-voucher") -> str:
@@ -78,7 +98,11 @@ def _staging(out: Path) -> Iterator[Path]:
 
 
 def _csv(frame: pd.DataFrame, path: Path) -> int:
-    frame.to_csv(path, index=False)
+    """Write ``frame`` as CSV with Arrow's writer (C++, several times faster than ``DataFrame.to_csv`` on wide
+    tables): a header, fields quoted only when they need it, missing values (and NaN) as empty fields, booleans
+    as ``true``/``false``, times as ISO 8601 in UTC."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    pacsv.write_csv(table, path, write_options=pacsv.WriteOptions(quoting_style="needed"))
     return len(frame)
 
 

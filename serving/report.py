@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from matplotlib.figure import Figure
 
 from features.definitions import LABEL
@@ -53,12 +55,40 @@ class ReportData:
     notes: list[str] = field(default_factory=list)
 
 
+def _split_column(values: pd.Series, sep: str = ";") -> tuple[np.ndarray, np.ndarray]:
+    """``(row, part)`` for every ``sep``-separated part of every row: the split done once per distinct value (a
+    column like ``segments`` holds few distinct combinations), then repeated for the rows that have it."""
+    codes, uniques = pd.factorize(values.fillna("").astype(str))
+    parts = [str(u).split(sep) for u in uniques]
+    counts = np.array([len(p) for p in parts], dtype=np.int64)
+    flat = np.array([x for p in parts for x in p], dtype=object)
+    starts = np.r_[0, np.cumsum(counts)[:-1]] if len(counts) else counts
+    rows = np.repeat(np.arange(len(codes)), counts[codes])
+    within = np.arange(len(rows)) - np.repeat(np.cumsum(counts[codes]) - counts[codes], counts[codes])
+    return rows, flat[np.repeat(starts[codes], counts[codes]) + within]
+
+
 def _segment_rows(scored: pd.DataFrame) -> pd.DataFrame:
     """One row per (cart, segment): carts in several segments count in each; carts in none under '(none)'."""
-    segs = scored["segments"].fillna("").astype(str).str.split(";")
-    out = scored.assign(segment=segs).explode("segment")
-    out["segment"] = out["segment"].replace("", "(none)")
+    rows, segment = _split_column(scored["segments"])
+    out = scored.iloc[rows].reset_index(drop=True)
+    out["segment"] = np.where(segment == "", "(none)", segment)
     return out
+
+
+def _reason_counts(top_reasons: pd.Series, carts: int) -> pd.DataFrame:
+    """``feature``, ``carts`` (carts with it among their top reasons), ``share``, from texts like
+    ``"cart_value (+0.41); device (+0.12)"``: each reason is ``name (value)``, reasons are ``; ``-separated
+    (split in Arrow: the texts are nearly all distinct)."""
+    text = pa.array(top_reasons.fillna("").astype(str).to_numpy(dtype=object), type=pa.string())
+    reasons = pc.list_flatten(pc.split_pattern(text, "; "))
+    names = pc.list_element(pc.split_pattern(reasons, " (", max_splits=1), 0)
+    counted = pc.value_counts(pc.filter(names, pc.not_equal(names, ""))).to_pylist()
+    found = pd.DataFrame({"feature": [str(c["values"]) for c in counted],
+                          "carts": np.array([c["counts"] for c in counted], dtype=np.int64)})
+    found = found.sort_values(["carts", "feature"], ascending=[False, True], kind="stable").reset_index(drop=True)
+    found["share"] = found["carts"] / carts if carts else 0.0
+    return found
 
 
 MIN_GROUP = 20
@@ -122,10 +152,7 @@ def build_report(scored: pd.DataFrame, snapshots: pd.DataFrame, experiments: pd.
         expected_recovered_revenue=("expected_recovered_revenue", "sum")).reset_index()
     if scored["expected_recovered_revenue"].isna().all():
         mix["expected_recovered_revenue"] = np.nan
-    features = scored["top_reasons"].fillna("").astype(str).str.split("; ").explode().str.split(" ").str[0]
-    features = features[features.astype(bool)]
-    reasons = features.value_counts().rename_axis("feature").reset_index(name="carts")
-    reasons["share"] = reasons["carts"] / len(scored)
+    reasons = _reason_counts(scored["top_reasons"], len(scored))
     uplift = None
     notes = []
     if experiments is not None and len(experiments):

@@ -97,6 +97,8 @@ def test_cart_products_are_adds_minus_removes() -> None:
     })
     products = cart_products(events)
     assert products.to_dict() == {"s1": "p2;p3", "s2": "p7"}
+    assert cart_products(events, sessions=["s2"]).to_dict() == {"s2": "p7"}
+    assert cart_products(events, sessions=[]).empty
 
 
 def _scored(quick_model: QuickModel, uplift_shop: UpliftShop, carts: pd.DataFrame) -> pd.DataFrame:

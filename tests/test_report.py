@@ -50,6 +50,10 @@ def test_report_tables_hold_the_numbers_of_the_csv(report_files: dict[str, Any])
     # a cart counts once per segment it is in, so per incentive the mix adds up to its carts x their segments
     n_segs = csv["segments"].fillna("").str.split(";").map(len)
     assert mix.to_dict() == csv.assign(n=n_segs).groupby("incentive")["n"].sum().to_dict()
+    # the reasons: each "name (value)" of a cart's "; "-separated top reasons, counted once per cart
+    named = [r.split(" (")[0] for text in csv["top_reasons"].fillna("") for r in str(text).split("; ") if r]
+    assert data.reasons.set_index("feature")["carts"].to_dict() == pd.Series(named).value_counts().to_dict()
+    assert data.reasons["carts"].is_monotonic_decreasing
 
 
 def test_measured_uplift_is_treated_minus_control_with_an_interval() -> None:

@@ -139,7 +139,8 @@ def score(
         run = run_batch(data, features, last_days, bar)
         bar.set_postfix_str("exports")
         try:
-            written = write_exports(run.scored, cart_products(run.dataset.events), out, default_catalogue())
+            products = cart_products(run.dataset.events, sessions=run.scored["cart_id"])
+            written = write_exports(run.scored, products, out, default_catalogue())
             write_report(run, out / "report.html")
         except OSError as exc:
             fail(f"{out}: could not write the exports ({exc}); nothing was replaced")

@@ -22,12 +22,14 @@ goes to the most profitable offers first.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from features.definitions import FEATURE_NAMES
 from features.segments import RuleSet, assign_segments, default_rules
@@ -40,7 +42,7 @@ from serving.uplift_scorer import DailyBudget, FastUplift
 from training.model import RiskModel
 from training.uplift_model import UpliftModel
 
-__all__ = ["BATCH_COLUMNS", "BatchScorer", "latest_carts", "path_contributions"]
+__all__ = ["BATCH_COLUMNS", "BatchScorer", "latest_carts", "path_contributions", "reason_texts"]
 
 BATCH_COLUMNS = ("cart_id", "customer_id", "snapshot_time", "cart_value", "segments", "risk", "risk_band",
                  "incentive", "channel", "policy", "rule", "expected_cost", "expected_uplift",
@@ -73,6 +75,50 @@ def path_contributions(fast: FastBooster, leaves: np.ndarray) -> np.ndarray:
     return out
 
 
+def _signed_cents(values: np.ndarray) -> np.ndarray:
+    """``"%+.2f"`` of every value, formatting each distinct hundredth once (values exactly as Python formats
+    them: the few within a rounding error of half a hundredth are formatted one by one)."""
+    hundredths = values * 100
+    cents, inverse = np.unique(np.round(hundredths), return_inverse=True)
+    text = np.array([f"{c / 100:+.2f}" for c in cents], dtype=object)[inverse.ravel()]
+    near_half = np.abs(hundredths - np.floor(hundredths) - 0.5) < 1e-6
+    if near_half.any():
+        text[near_half] = [f"{v:+.2f}" for v in values[near_half]]
+    return text
+
+
+def segment_texts(flags: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """Per row, the names of its segments (``flags[row, j]`` = in segment ``names[j]``), ``;``-joined in the order
+    of ``names``; each distinct combination is joined once."""
+    flags = np.asarray(flags, dtype=bool)
+    if flags.shape[1] <= 62:
+        codes = flags @ (1 << np.arange(flags.shape[1], dtype=np.int64))
+    else:  # Python integers: any number of segments
+        codes = flags.astype(object) @ (1 << np.arange(flags.shape[1], dtype=object))
+    _, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
+    name_array = np.asarray(list(names), dtype=object)
+    joined = np.array([";".join(name_array[flags[i]]) for i in first], dtype=object)
+    return joined[inverse.ravel()] if len(flags) else np.empty(0, dtype=object)
+
+
+def reason_texts(top: np.ndarray, values: np.ndarray, names: Sequence[str]) -> pd.Series:
+    """Per row, its positive reasons as ``"name (+0.41); name (+0.12)"`` (the service's format), from the
+    feature indices ``top`` and their contributions ``values``, both sorted by contribution, largest first.
+    Built column by column in Arrow (string joins in C++, not one Python string per reason)."""
+    name_array = np.asarray(list(names), dtype=object)
+    text: pa.Array | None = None
+    for j in range(top.shape[1]):
+        v = values[:, j].astype(np.float64)
+        part = pc.binary_join_element_wise(pa.array(name_array[top[:, j]], pa.string()), " (",
+                                           pa.array(_signed_cents(v), pa.string()), ")", "")
+        shown = pa.array(v > 0)  # sorted: once one is not positive, none after it is
+        text = pc.if_else(shown, part, "") if text is None else pc.if_else(
+            shown, pc.binary_join_element_wise(text, part, "; "), text)
+    if text is None:
+        return pd.Series([""] * len(top), dtype="string")
+    return pd.Series(pd.arrays.ArrowStringArray(text))
+
+
 @dataclass
 class BatchScorer:
     """The service's model and policy for a whole table of carts."""
@@ -90,7 +136,7 @@ class BatchScorer:
         self._fast = FastBooster(self.model.booster)
         self._uplift = FastUplift(self.uplift, FEATURE_NAMES) if self.uplift is not None else None
 
-    def risk_and_reasons(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def risk_and_reasons(self, matrix: np.ndarray) -> tuple[np.ndarray, pd.Series]:
         """Calibrated risk and the top reasons (features that raised the risk most) of every row of the feature
         matrix (columns in :data:`FEATURE_NAMES` order), from one leaf lookup: the risk from the leaves' values,
         the reasons from their path contributions."""
@@ -103,14 +149,7 @@ class BatchScorer:
         k = min(self.top_reasons, contrib.shape[1])
         top = np.argsort(-contrib, axis=1)[:, :k]
         values = np.take_along_axis(contrib, top, axis=1)
-        names = np.array(FEATURE_NAMES, dtype=object)
-        reasons = np.full(len(matrix), "", dtype=object)
-        for j in range(k):  # sorted descending: the positive ones come first
-            v = values[:, j]
-            text = names[top[:, j]] + " (" + np.char.mod("%+.2f", v).astype(object) + ")"
-            glue = "" if j == 0 else "; "
-            reasons = np.where(v > 0, reasons + glue + text, reasons)
-        return np.clip(risk, 0.0, 1.0), reasons
+        return np.clip(risk, 0.0, 1.0), reason_texts(top, values, FEATURE_NAMES)
 
     def score(self, carts: pd.DataFrame, progress: Progress | None = None) -> pd.DataFrame:
         """One row per cart of ``carts`` (snapshot rows, e.g. from :func:`latest_carts`); see the module doc."""
@@ -129,13 +168,12 @@ class BatchScorer:
         decided = self._decide(sessions, risk, flags, names, cols, carts, matrix)
         if progress:
             progress("policy", len(carts))
-        name_array = np.array(names, dtype=object)
         out = pd.DataFrame({
             "cart_id": sessions,
             "customer_id": carts["customer_id"].astype("string"),
             "snapshot_time": carts["snapshot_time"],
             "cart_value": carts["cart_value"].astype(np.float64),
-            "segments": [";".join(name_array[row]) for row in flags],
+            "segments": segment_texts(flags, names),
             "risk": risk,
             **decided,
             "top_reasons": reasons,

@@ -19,7 +19,14 @@ from cartrisk.cli import app
 from features.definitions import FEATURE_NAMES
 from features.snapshots import model_frame
 from serving import exports as exports_module
-from serving.batch import BATCH_COLUMNS, BatchScorer, latest_carts, path_contributions
+from serving.batch import (
+    BATCH_COLUMNS,
+    BatchScorer,
+    latest_carts,
+    path_contributions,
+    reason_texts,
+    segment_texts,
+)
 from serving.examples import request_for_snapshot
 from serving.exports import cart_products, voucher_code, write_exports
 from serving.fastpredict import FastBooster
@@ -229,3 +236,21 @@ def test_batch_spends_a_daily_budget_on_the_most_profitable_offers_first(
     kept = capped["incentive"] != "none"
     dropped = (free["incentive"] != "none") & ~kept
     assert free.loc[kept, "expected_profit"].mean() > free.loc[dropped, "expected_profit"].mean()
+
+
+@pytest.mark.parametrize("n_segments", [3, 70])
+def test_segment_texts_join_each_rows_segments_in_order(n_segments: int) -> None:
+    flags = np.random.default_rng(n_segments).random((500, n_segments)) < 0.2
+    names = [f"seg{j}" for j in range(n_segments)]
+    assert list(segment_texts(flags, names)) == [";".join(n for n, f in zip(names, row, strict=True) if f)
+                                                 for row in flags]
+
+
+def test_reason_texts_format_like_python_even_half_way() -> None:
+    values = np.array([[0.125, 0.005, -0.01], [0.41, 0.0, 0.0], [-0.2, -0.3, -0.4], [2.675, 1.005, 0.015]])
+    top = np.array([[0, 1, 2], [1, 2, 0], [0, 1, 2], [2, 0, 1]])
+    names = ["a", "b", "c"]
+    want = ["; ".join(f"{names[i]} ({v:+.2f})" for i, v in zip(t, row, strict=True) if v > 0)
+            for t, row in zip(top, values, strict=True)]
+    assert list(reason_texts(top, values, names)) == want
+    assert want[0] == "a (+0.12); b (+0.01)" and want[2] == ""

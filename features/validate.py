@@ -79,28 +79,29 @@ def _stripped_categorical(raw: pd.Series) -> pd.Series | None:
     return pd.Series(values, index=raw.index)
 
 
-def _is_missing(raw: pd.Series) -> np.ndarray:
-    fast = _stripped_categorical(raw)
-    if fast is not None:
-        return fast.isna().to_numpy()
-    missing = raw.isna().to_numpy()
-    if raw.dtype == object or pd.api.types.is_string_dtype(raw.dtype):
-        text = raw.astype("string").str.strip()
-        missing = missing | (text == "").fillna(False).to_numpy(dtype=bool)
-    return missing
-
-
 def _coerce(col: Column, raw: pd.Series) -> tuple[pd.Series, np.ndarray, str]:
-    """Return the typed column, a mask of values that did not parse, and what the parse expected."""
-    missing = _is_missing(raw)
+    """Return the typed column, a mask of values that did not parse, and what the parse expected.
+
+    Text is stripped once per column (a categorical column: once per category); blank text counts as missing.
+    """
+    fast = _stripped_categorical(raw)
+    text: pd.Series | None = None
+    if fast is not None:
+        missing = fast.isna().to_numpy()
+    else:
+        missing = raw.isna().to_numpy()
+        if raw.dtype == object or pd.api.types.is_string_dtype(raw.dtype):
+            text = raw.astype("string").str.strip()
+            missing = missing | (text == "").fillna(False).to_numpy(dtype=bool)
     if col.kind == "time":
         if isinstance(raw.dtype, pd.DatetimeTZDtype):
             typed = raw.dt.tz_convert("UTC")
         elif pd.api.types.is_datetime64_any_dtype(raw.dtype):
             typed = raw.dt.tz_localize("UTC")
         else:
-            text = raw.astype("string").str.strip().str.replace(r"\s*UTC$", "", regex=True)
-            typed = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
+            stripped = text if text is not None else raw.astype("string").str.strip()
+            typed = pd.to_datetime(stripped.str.replace(r"\s*UTC$", "", regex=True), utc=True, errors="coerce",
+                                   format="ISO8601")
         typed = typed.astype("datetime64[us, UTC]")
         return typed, (~missing) & typed.isna().to_numpy(), "an ISO 8601 time"
     if col.kind in ("float", "int"):
@@ -115,16 +116,15 @@ def _coerce(col: Column, raw: pd.Series) -> tuple[pd.Series, np.ndarray, str]:
     if col.kind == "bool":
         if pd.api.types.is_bool_dtype(raw.dtype):
             return raw.astype("boolean"), np.zeros(len(raw), dtype=bool), "true or false"
-        text = raw.astype("string").str.strip().str.lower()
+        lower = (text if text is not None else raw.astype("string").str.strip()).str.lower()
         typed = pd.Series(pd.NA, index=raw.index, dtype="boolean")
-        typed[text.isin(_TRUE).fillna(False)] = True
-        typed[text.isin(_FALSE).fillna(False)] = False
+        typed[lower.isin(_TRUE).fillna(False)] = True
+        typed[lower.isin(_FALSE).fillna(False)] = False
         return typed, (~missing) & typed.isna().to_numpy(), "true or false"
     # string and category
-    fast = _stripped_categorical(raw)
     if fast is not None:
         return fast, np.zeros(len(raw), dtype=bool), "text"
-    typed = raw.astype("string").str.strip()
+    typed = text if text is not None else raw.astype("string").str.strip()
     typed = typed.mask(pd.Series(missing, index=raw.index))
     return typed, np.zeros(len(raw), dtype=bool), "text"
 

@@ -39,9 +39,11 @@ _SNAPSHOT_CODES = np.array([EVENT_TYPES.index(e) for e in SNAPSHOT_EVENTS])
 _PURCHASE = EVENT_TYPES.index("purchase")
 
 
-def build_snapshots(ds: Dataset, label_window_hours: float = 24.0) -> pd.DataFrame:
-    """All cart snapshots of a data set with ids, features, attributes and the label ``abandoned``."""
-    return snapshots_from_shop(prepare_shop(ds, label_window_hours))
+def build_snapshots(ds: Dataset, label_window_hours: float = 24.0, latest_only: bool = False) -> pd.DataFrame:
+    """All cart snapshots of a data set with ids, features, attributes and the label ``abandoned``; with
+    ``latest_only``, only each session's latest snapshot with something in the cart (what batch scoring needs:
+    the same rows, with the same values, as the latest of the full table)."""
+    return snapshots_from_shop(prepare_shop(ds, label_window_hours), latest_only=latest_only)
 
 
 def _latest_known(values: np.ndarray, firsts_of_row: np.ndarray) -> np.ndarray:
@@ -81,7 +83,22 @@ def _running(frame: pd.DataFrame, code: np.ndarray) -> pd.DataFrame:
     return frame.groupby(code, sort=False).cumsum()
 
 
-def snapshots_from_shop(shop: Shop) -> pd.DataFrame:
+def _running_count(values: np.ndarray, first_of_row: np.ndarray) -> np.ndarray:
+    """Cumulative sums within each session of whole numbers (sessions contiguous): one cumulative sum over all
+    rows minus what came before the session, exact for whole numbers (unlike for prices)."""
+    total = np.cumsum(values)
+    return total - (total[first_of_row] - values[first_of_row]) if len(values) else total
+
+
+def _last_with_cart(rows: np.ndarray, session: np.ndarray, cart_value: np.ndarray) -> np.ndarray:
+    """Of the snapshot rows (in event order, sessions contiguous), each session's last with ``cart_value > 0``."""
+    kept = np.flatnonzero(cart_value > 0)
+    ks = session[kept]
+    last = np.r_[ks[1:] != ks[:-1], True] if len(ks) else np.zeros(0, dtype=bool)
+    return np.asarray(rows[kept[last]])
+
+
+def snapshots_from_shop(shop: Shop, latest_only: bool = False) -> pd.DataFrame:
     """Snapshots of a prepared shop (see :func:`build_snapshots`)."""
     ordered = shop.ordered
     code = ordered.session_code
@@ -99,41 +116,45 @@ def snapshots_from_shop(shop: Shop) -> pd.DataFrame:
     # a product counts once, at its first view_item in the session
     seen = is_view & (product >= 0)
     first_view = np.zeros(len(code), dtype=bool)
-    first_view[seen] = ~pd.DataFrame({"s": code[seen], "p": product[seen]}).duplicated().to_numpy()
+    pair = code[seen].astype(np.int64) * (int(product.max()) + 1 if len(product) else 1) + product[seen]
+    first_view[seen] = ~pd.Series(pair).duplicated().to_numpy()
     step = np.where(etype == _PURCHASE, 0.0, _STEP_BY_CODE[etype])
-    run = _running(
-        pd.DataFrame(
-            {
-                "added_qty": np.where(is_add, qty, 0.0),
-                "removed_qty": np.where(is_rem, qty, 0.0),
-                "added_value": np.where(is_add, line, 0.0),
-                "removed_value": np.where(is_rem, line, 0.0),
-                "n_adds": is_add.astype(np.int64),
-                "n_removes": is_rem.astype(np.int64),
-                "n_item_views": is_view.astype(np.int64),
-                "n_products_viewed": first_view.astype(np.int64),
-                "n_events": np.ones(len(code), dtype=np.int64),
-            }
-        ),
-        code,
-    )
+    whole = qty.astype(np.int64)
+    if not np.array_equal(whole, qty):  # quantities are whole numbers (validated); anything else: the slow path
+        whole_qty = _running(pd.DataFrame({"a": np.where(is_add, qty, 0.0), "r": np.where(is_rem, qty, 0.0)}), code)
+        added_qty, removed_qty = whole_qty["a"].to_numpy(), whole_qty["r"].to_numpy()
+    else:
+        added_qty = _running_count(np.where(is_add, whole, 0), first_of_row).astype(np.float64)
+        removed_qty = _running_count(np.where(is_rem, whole, 0), first_of_row).astype(np.float64)
+    values = _running(pd.DataFrame({"added_value": np.where(is_add, line, 0.0),
+                                    "removed_value": np.where(is_rem, line, 0.0)}), code)
+    run = {
+        "added_qty": added_qty,
+        "removed_qty": removed_qty,
+        "added_value": values["added_value"].to_numpy(),
+        "removed_value": values["removed_value"].to_numpy(),
+        **{name: _running_count(flag.astype(np.int64), first_of_row)
+           for name, flag in (("n_adds", is_add), ("n_removes", is_rem), ("n_item_views", is_view),
+                              ("n_products_viewed", first_view), ("n_events", np.ones(len(code), dtype=bool)))},
+    }
     max_step = pd.Series(step).groupby(code, sort=False).cummax().to_numpy()
     fee = _latest_known(_floats(ordered, "shipping_fee", np.nan), first_of_row)
     threshold = _latest_known(_floats(ordered, "free_shipping_threshold", np.nan), first_of_row)
     account = _latest_known(_floats(ordered, "account_required", np.nan), first_of_row)
 
-    is_snap = np.isin(etype, _SNAPSHOT_CODES) & (run["n_adds"].to_numpy() >= 1)
+    is_snap = np.isin(etype, _SNAPSHOT_CODES) & (run["n_adds"] >= 1)
     rows = np.flatnonzero(is_snap)
+    net_value = run["added_value"] - run["removed_value"]
+    if latest_only:
+        rows = _last_with_cart(rows, code[rows], net_value[rows])
     sc = code[rows]
     st = t[rows]
     sessions = shop.sessions
     start = sessions["start_us"].to_numpy()[sc]
     prev_t = np.where(rows > first_of_row[rows], t[np.maximum(rows - 1, 0)], st)
-    cart_value = np.maximum(
-        run["added_value"].to_numpy()[rows] - run["removed_value"].to_numpy()[rows], 0.0
-    )
+    cart_value = np.maximum(net_value[rows], 0.0)
     cart_items = np.maximum(
-        run["added_qty"].to_numpy()[rows] - run["removed_qty"].to_numpy()[rows], 0.0
+        run["added_qty"][rows] - run["removed_qty"][rows], 0.0
     )
     fee_s, thr_s = fee[rows], threshold[rows]
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -156,11 +177,11 @@ def snapshots_from_shop(shop: Shop) -> pd.DataFrame:
         "max_funnel_step": max_step[rows],
         "cart_items": cart_items,
         "cart_value": cart_value,
-        "n_adds": run["n_adds"].to_numpy()[rows].astype(np.float64),
-        "n_removes": run["n_removes"].to_numpy()[rows].astype(np.float64),
-        "n_item_views": run["n_item_views"].to_numpy()[rows].astype(np.float64),
-        "n_products_viewed": run["n_products_viewed"].to_numpy()[rows].astype(np.float64),
-        "n_events": run["n_events"].to_numpy()[rows].astype(np.float64),
+        "n_adds": run["n_adds"][rows].astype(np.float64),
+        "n_removes": run["n_removes"][rows].astype(np.float64),
+        "n_item_views": run["n_item_views"][rows].astype(np.float64),
+        "n_products_viewed": run["n_products_viewed"][rows].astype(np.float64),
+        "n_events": run["n_events"][rows].astype(np.float64),
         "session_seconds": (st - start) / US_PER_SECOND,
         "seconds_since_prev_event": (st - prev_t) / US_PER_SECOND,
         "hour": when.hour.to_numpy().astype(np.float64),
@@ -179,7 +200,7 @@ def snapshots_from_shop(shop: Shop) -> pd.DataFrame:
         {
             "snapshot_id": session_ids
             + "#"
-            + pd.array(run["n_events"].to_numpy()[rows].astype(str), dtype="string"),
+            + pd.array(run["n_events"][rows].astype(str), dtype="string"),
             "session_id": session_ids,
             "customer_id": sessions["customer_id"].take(sc).to_numpy(),
             "snapshot_time": pd.DatetimeIndex(st.astype("datetime64[us]")).tz_localize("UTC"),

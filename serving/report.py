@@ -28,7 +28,7 @@ from matplotlib.figure import Figure
 from features.definitions import LABEL
 from training.plots import MODEL_COLOUR, REFERENCE_COLOUR, _figure
 
-__all__ = ["ReportData", "build_report", "measured_uplift", "render_html"]
+__all__ = ["ReportData", "build_report", "experiment_outcomes", "measured_uplift", "render_html"]
 
 
 @dataclass
@@ -128,6 +128,23 @@ def measured_uplift(experiments: pd.DataFrame, segment_of: pd.Series, min_group:
             rows.append({"incentive": str(code), "segment": seg, "treated": len(treated), "control": len(control),
                          "uplift": diff, "low": centre - 1.96 * se, "high": centre + 1.96 * se})
     return pd.DataFrame(rows, columns=["incentive", "segment", "treated", "control", "uplift", "low", "high"])
+
+
+def experiment_outcomes(snapshots: pd.DataFrame, experiments: pd.DataFrame) -> pd.DataFrame:
+    """What :func:`measured_uplift` needs of each logged experiment: ``session_id``, ``incentive``, ``bought``
+    (1 - the session's abandonment label) and ``is_guest``, from the session's snapshots (the full table or only
+    each cart's latest: outcome and guest flag belong to the session). Experiments whose session has no snapshot
+    with a cart, or whose outcome is not known yet (label window open at the end of the data), are left out."""
+    carts = snapshots[snapshots["cart_value"].to_numpy(dtype=np.float64) > 0]
+    per_session = carts.drop_duplicates("session_id", keep="last")
+    outcome = per_session.set_index(per_session["session_id"].astype(str))[[LABEL, "is_guest"]]
+    exp = pd.DataFrame({"session_id": experiments["session_id"].astype(str).to_numpy(),
+                        "incentive": experiments["incentive"].astype(str).to_numpy()})
+    joined = exp.join(outcome, on="session_id", how="inner")
+    joined = joined[joined[LABEL].notna()]
+    return pd.DataFrame({"session_id": joined["session_id"], "incentive": joined["incentive"],
+                         "bought": 1.0 - joined[LABEL].astype(np.float64),
+                         "is_guest": joined["is_guest"].astype(np.float64)}).reset_index(drop=True)
 
 
 def build_report(scored: pd.DataFrame, snapshots: pd.DataFrame, experiments: pd.DataFrame | None = None,

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from cartrisk.cli import app
 from features.definitions import FEATURE_NAMES
-from features.snapshots import model_frame
+from features.snapshots import build_snapshots, model_frame
 from serving import exports as exports_module
 from serving.batch import (
     BATCH_COLUMNS,
@@ -52,6 +52,16 @@ def test_latest_carts_are_one_per_session_at_its_last_snapshot(quick_model: Quic
     times = pd.to_datetime(carts["snapshot_time"], utc=True)
     assert 0 < len(recent) < len(carts)
     assert (pd.to_datetime(recent["snapshot_time"], utc=True) > times.max() - pd.Timedelta(days=2)).all()
+
+
+def test_latest_only_snapshots_are_the_latest_rows_of_the_full_table(quick_model: QuickModel,
+                                                                     carts: pd.DataFrame) -> None:
+    """Batch scoring derives only each cart's latest snapshot: the same rows and values as the full table's."""
+    latest = build_snapshots(quick_model.ds, latest_only=True)
+    assert len(latest) == len(carts)
+    pd.testing.assert_frame_equal(latest_carts(latest), carts)
+    recent = latest_carts(latest, last_days=2)
+    pd.testing.assert_frame_equal(recent, latest_carts(quick_model.snaps, last_days=2))
 
 
 def test_batch_reasons_are_the_services_path_contributions(quick_model: QuickModel, carts: pd.DataFrame) -> None:

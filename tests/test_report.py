@@ -14,7 +14,7 @@ import pytest
 from conftest import QuickModel, UpliftShop, services_required
 
 from serving.batch import BatchScorer, latest_carts
-from serving.report import build_report, measured_uplift, render_html
+from serving.report import build_report, experiment_outcomes, measured_uplift, render_html
 from training.uplift_data import experiment_table
 
 CHROMIUM = os.environ.get("CARTRISK_CHROMIUM", "/usr/bin/chromium")
@@ -54,6 +54,19 @@ def test_report_tables_hold_the_numbers_of_the_csv(report_files: dict[str, Any])
     named = [r.split(" (")[0] for text in csv["top_reasons"].fillna("") for r in str(text).split("; ") if r]
     assert data.reasons.set_index("feature")["carts"].to_dict() == pd.Series(named).value_counts().to_dict()
     assert data.reasons["carts"].is_monotonic_decreasing
+
+
+def test_measured_uplift_needs_only_each_carts_latest_snapshot(quick_model: QuickModel,
+                                                                 report_files: dict[str, Any]) -> None:
+    """Batch scoring derives only the latest snapshots: the report's measured uplift from them equals the one
+    from the experiments joined to their decision-time snapshots."""
+    csv = pd.read_csv(report_files["folder"] / "carts.csv", dtype={"segments": str, "cart_id": str})
+    segments = csv.set_index("cart_id")["segments"].fillna("")
+    assert quick_model.ds.experiments is not None
+    from_latest = experiment_outcomes(latest_carts(quick_model.snaps), quick_model.ds.experiments)
+    assert len(from_latest) == len(report_files["experiments"])
+    pd.testing.assert_frame_equal(measured_uplift(from_latest, segments),
+                                  measured_uplift(report_files["experiments"], segments))
 
 
 def test_measured_uplift_is_treated_minus_control_with_an_interval() -> None:

@@ -91,7 +91,7 @@ def check(
         return
     folder = data or get_settings().data_dir
     risk_model, uplift, labels = bento_models()
-    snaps = read_snapshots(folder, features)
+    snaps = read_snapshots(folder, features, latest_only=True)
     carts = latest_carts(snaps, last_days)
     if carts.empty:
         fail(f"{folder}: no cart in the last {last_days} days")

@@ -80,7 +80,7 @@ def run_batch(data: Path | None, features: Path | None, last_days: float | None,
     bar.update()
     bar.set_postfix_str("data + snapshots")
     dataset = load_data(folder, quiet=True)
-    snaps = read_snapshots(folder, features, dataset)
+    snaps = read_snapshots(folder, features, dataset, latest_only=True)
     carts = latest_carts(snaps, last_days)
     if carts.empty:
         fail(f"{folder}: no cart to score" + (f" in the last {last_days} days" if last_days else ""))
@@ -106,12 +106,11 @@ def latest_report_path() -> Path:
 def write_report(run: BatchRun, out: Path) -> Any:
     """Build and write the HTML report of a batch run (atomically), and keep a copy for ``/report``."""
     from serving.exports import write_text_atomic
-    from serving.report import build_report, render_html
-    from training.uplift_data import experiment_table
+    from serving.report import build_report, experiment_outcomes, render_html
 
     experiments = None
     if run.dataset.experiments is not None and len(run.dataset.experiments):
-        experiments = experiment_table(run.snapshots, run.dataset.experiments).frame
+        experiments = experiment_outcomes(run.snapshots, run.dataset.experiments)
     data = build_report(run.scored, run.snapshots, experiments)
     page = render_html(data)
     write_text_atomic(out, page)

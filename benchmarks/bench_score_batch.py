@@ -73,7 +73,7 @@ def main() -> None:
     t = time.perf_counter()
     ds = load_dataset(tmp / "data", quarantine_dir=None)
     t = lap("load_tables", t)
-    snaps = build_snapshots(ds)
+    snaps = build_snapshots(ds, latest_only=True)  # as `cartrisk score` does: each cart's latest snapshot
     t = lap("snapshots_features", t)
     carts = latest_carts(snaps)
     t = lap("latest_carts", t)

@@ -85,7 +85,8 @@ def _running(frame: pd.DataFrame, code: np.ndarray) -> pd.DataFrame:
 
 def _running_count(values: np.ndarray, first_of_row: np.ndarray) -> np.ndarray:
     """Cumulative sums within each session of whole numbers (sessions contiguous): one cumulative sum over all
-    rows minus what came before the session, exact for whole numbers (unlike for prices)."""
+    rows minus what came before the session, exact for whole numbers below 2**53 (not for prices: those go
+    through :func:`_running`)."""
     total = np.cumsum(values)
     return total - (total[first_of_row] - values[first_of_row]) if len(values) else total
 
@@ -119,13 +120,9 @@ def snapshots_from_shop(shop: Shop, latest_only: bool = False) -> pd.DataFrame:
     pair = code[seen].astype(np.int64) * (int(product.max()) + 1 if len(product) else 1) + product[seen]
     first_view[seen] = ~pd.Series(pair).duplicated().to_numpy()
     step = np.where(etype == _PURCHASE, 0.0, _STEP_BY_CODE[etype])
-    whole = qty.astype(np.int64)
-    if not np.array_equal(whole, qty):  # quantities are whole numbers (validated); anything else: the slow path
-        whole_qty = _running(pd.DataFrame({"a": np.where(is_add, qty, 0.0), "r": np.where(is_rem, qty, 0.0)}), code)
-        added_qty, removed_qty = whole_qty["a"].to_numpy(), whole_qty["r"].to_numpy()
-    else:
-        added_qty = _running_count(np.where(is_add, whole, 0), first_of_row).astype(np.float64)
-        removed_qty = _running_count(np.where(is_rem, whole, 0), first_of_row).astype(np.float64)
+    # quantities are whole numbers (validated), so one cumulative sum per column is exact for them too
+    added_qty = _running_count(np.where(is_add, qty, 0.0), first_of_row)
+    removed_qty = _running_count(np.where(is_rem, qty, 0.0), first_of_row)
     values = _running(pd.DataFrame({"added_value": np.where(is_add, line, 0.0),
                                     "removed_value": np.where(is_rem, line, 0.0)}), code)
     run = {

@@ -11,8 +11,17 @@ import pytest
 from features.definitions import FEATURE_NAMES, FEATURE_SET, LABEL
 from features.snapshots import model_frame
 from training.data import data_hash, labelled, time_split
+from training.model import DEFAULT_PARAMS
 from training.registry import compare_and_promote, decide
-from training.train import TrainConfig, load_run_model, prepare, reproduce_run, train_and_log
+from training.train import (
+    COMPLEXITY_PRESETS,
+    TrainConfig,
+    fit_selected,
+    load_run_model,
+    prepare,
+    reproduce_run,
+    train_and_log,
+)
 
 FAST = {"learning_rate": 0.1, "num_leaves": 15}
 
@@ -74,6 +83,7 @@ def test_run_records_everything_needed(trained) -> None:  # type: ignore[no-unty
         n = run.data.metrics[f"test_n_{name}"]
         assert (f"test_roc_auc_{name}" in run.data.metrics) == (n >= 50), name
     assert 0.6 < run.data.metrics["test_roc_auc"] <= run.data.metrics["bayes_limit_roc_auc"] + 0.02
+    assert run.data.params["complexity_preset"] == "given"  # parameters given: no choosing among presets
     artifacts = {a.path for a in MlflowClient().list_artifacts(trained.run_id, "plots")}
     assert {f"plots/{n}.png" for n in ("roc", "precision_recall", "calibration", "gains_lift",
                                        "feature_importance", "contributions_summary")} <= artifacts
@@ -130,6 +140,21 @@ def test_worse_model_is_not_promoted_and_force_says_so(trained, small_snapshots:
     assert forced.promoted and forced.forced and forced.reason.startswith("FORCED")
     assert str(client.get_model_version_by_alias("cartrisk-risk", "champion").version) == worse.model_version
     assert client.get_model_version("cartrisk-risk", worse.model_version).tags["promotion_forced"] == "true"
+
+
+def test_tree_size_is_chosen_by_validation_loss_on_small_data(small_snapshots: pd.DataFrame) -> None:
+    prep = prepare(small_snapshots, 5, 5)
+    config = TrainConfig(valid_days=5, test_days=5, max_rounds=200)
+    model, preset, losses = fit_selected(prep, config, {})
+    assert set(losses) == set(COMPLEXITY_PRESETS) and preset == min(losses, key=lambda k: losses[k])
+    assert model.params["num_leaves"] == {**DEFAULT_PARAMS, **COMPLEXITY_PRESETS[preset]}["num_leaves"]
+    assert model.booster.best_score["valid"]["binary_logloss"] == losses[preset]
+    # given parameters, or more rows than the limit: one fit, nothing chosen
+    given, name, none = fit_selected(prep, config, {"num_leaves": 5})
+    assert (name, none, given.params["num_leaves"]) == ("given", {}, 5)
+    big = TrainConfig(valid_days=5, test_days=5, max_rounds=200, select_max_rows=10)
+    default, name, none = fit_selected(prep, big, {})
+    assert (name, none, default.params["num_leaves"]) == ("default", {}, DEFAULT_PARAMS["num_leaves"])
 
 
 def test_prepare_orders_by_time(small_snapshots: pd.DataFrame) -> None:

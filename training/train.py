@@ -41,6 +41,9 @@ class TrainConfig:
     tune_timeout_s: float | None = None
     register: bool = False
     contributions_sample: int = 2000
+    select_max_rows: int = 300_000
+    """Up to this many training rows (and with no ``params`` and no tuning), the tree size is chosen among
+    :data:`COMPLEXITY_PRESETS` by validation log loss; above it the default is trained once (0: never choose)."""
 
     def as_params(self) -> dict[str, Any]:
         return {
@@ -50,6 +53,7 @@ class TrainConfig:
             "max_rounds": self.max_rounds,
             "early_stopping_rounds": self.early_stopping_rounds,
             "tune_trials": self.tune_trials,
+            "select_max_rows": self.select_max_rows,
         }
 
 
@@ -81,6 +85,46 @@ def prepare(snapshots: pd.DataFrame, valid_days: float, test_days: float) -> Pre
     frame = labelled(snapshots)
     frame = frame.sort_values(["snapshot_time", "snapshot_id"], kind="stable").reset_index(drop=True)
     return Prepared(frame, time_split(frame, valid_days=valid_days, test_days=test_days))
+
+
+COMPLEXITY_PRESETS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "medium": {"num_leaves": 15, "lambda_l2": 5.0},
+    "small": {"num_leaves": 7, "learning_rate": 0.03, "lambda_l2": 10.0},
+}
+"""Tree sizes tried on smaller training sets, over :data:`training.model.DEFAULT_PARAMS` (63 leaves).
+
+The defaults are sized for hundreds of thousands of snapshots; on a few tens of thousands they overfit a little:
+on generated shops of 20,000 customers (about 38,000 training snapshots) the default's ROC-AUC was 0.009-0.015
+below the Bayes limit, the one these presets pick by validation loss 0.007-0.010 (seeds 7, 8, 9); at 60,000
+customers 0.003-0.004 instead of 0.008-0.009 (``docs/benchmarks.md``). Fitting three models triples the training
+time, so above :attr:`TrainConfig.select_max_rows` the default is trained once."""
+
+
+def fit_selected(prep: Prepared, config: TrainConfig, params: dict[str, Any]
+                 ) -> tuple[RiskModel, str, dict[str, float]]:
+    """The model of the run: with ``params`` given (or tuned), or more training rows than
+    ``config.select_max_rows``, one fit with them; otherwise one fit per :data:`COMPLEXITY_PRESETS` entry, keeping
+    the lowest validation log loss (the early-stopping half; the calibration half and the test window are not
+    used). Returns the model, the preset's name (``"given"`` for ``params``) and every candidate's loss."""
+    train_x, train_y = prep.part(prep.split.train)
+    valid_x, valid_y = prep.part(prep.split.valid)
+
+    def fit(p: dict[str, Any]) -> RiskModel:
+        return fit_risk_model(train_x, train_y, valid_x, valid_y, p, seed=config.seed,
+                              max_rounds=config.max_rounds, early_stopping_rounds=config.early_stopping_rounds)
+
+    if params or len(train_x) > config.select_max_rows:
+        return fit(params), "given" if params else "default", {}
+    losses: dict[str, float] = {}
+    best: tuple[float, str, RiskModel] | None = None
+    for name, preset in COMPLEXITY_PRESETS.items():
+        model = fit(dict(preset))
+        losses[name] = float(model.booster.best_score["valid"]["binary_logloss"])
+        if best is None or losses[name] < best[0]:
+            best = (losses[name], name, model)
+    assert best is not None
+    return best[2], best[1], losses
 
 
 def tune_params(prep: Prepared, config: TrainConfig) -> dict[str, Any]:
@@ -218,21 +262,21 @@ def train_and_log(
         step("tuning" if config.tune_trials else "training")
         if config.tune_trials:
             params = tune_params(prep, config)
-        train_x, train_y = prep.part(prep.split.train)
         valid_x, valid_y = prep.part(prep.split.valid)
         test_x, test_y = prep.part(prep.split.test)
-        model = fit_risk_model(train_x, train_y, valid_x, valid_y, params, seed=config.seed,
-                               max_rounds=config.max_rounds, early_stopping_rounds=config.early_stopping_rounds)
+        model, preset, losses = fit_selected(prep, config, params)
         step("evaluating")
         threshold = best_f1_threshold(valid_y, model.predict_proba(valid_x))
         metrics, p, bayes = evaluate(model, test_x, test_y, threshold, truth)
         metrics["best_iteration"] = float(model.booster.best_iteration)
-        metrics["train_rows"] = float(len(train_x))
+        metrics.update({f"valid_logloss_preset_{name}": loss for name, loss in losses.items()})
+        metrics["train_rows"] = float(len(prep.split.train))
         mlflow.log_params({
             **config.as_params(),
             **{f"lgb_{k}": v for k, v in model.params.items()},
             "feature_set": FEATURE_SET,
             "data_hash": table_hash,
+            "complexity_preset": preset,
             "f1_threshold_from_validation": threshold,
             **{k: v for k, v in prep.split.as_dict().items()},
         })

@@ -1,6 +1,6 @@
 """Model against the Bayes limit on generated shops: what `cartrisk train` does, per shop size and seed.
 
-    python benchmarks/bench_bayes_gap.py [--customers 20000 60000] [--seeds 7 8 9] [--days 60]
+    python benchmarks/bench_bayes_gap.py [--customers 20000 60000] [--seeds 7 8 9] [--days 60] [--default-only]
 
 For each shop (customers x seed) it generates the shop, derives the snapshots, and runs
 `training.train.train_and_log` with its defaults (7 validation days, 7 test days, the tree size chosen among
@@ -29,6 +29,8 @@ def main() -> None:
     parser.add_argument("--customers", type=int, nargs="+", default=[20_000, 60_000], help="shop sizes")
     parser.add_argument("--seeds", type=int, nargs="+", default=[7, 8, 9], help="generator seeds")
     parser.add_argument("--days", type=int, default=60, help="days of each shop")
+    parser.add_argument("--default-only", action="store_true",
+                        help="train the default tree size only (no choice among the presets), for comparison")
     args = parser.parse_args()
 
     os.environ["CARTRISK_HOME"] = tempfile.mkdtemp(prefix="cartrisk-bench-bayes-")
@@ -44,7 +46,8 @@ def main() -> None:
         for seed in args.seeds:
             shop = generate_shop(customers=customers, days=args.days, seed=seed)
             snaps = build_snapshots(shop.dataset)
-            result = train_and_log(snaps, TrainConfig(seed=seed), truth=shop.snapshots, source="bench")
+            config = TrainConfig(seed=seed, select_max_rows=0) if args.default_only else TrainConfig(seed=seed)
+            result = train_and_log(snaps, config, truth=shop.snapshots, source="bench")
             m = result.metrics
             params = MlflowClient().get_run(result.run_id).data.params
             row = {"customers": customers, "seed": seed, "test_snapshots": len(result.split.test),

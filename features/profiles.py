@@ -97,11 +97,11 @@ def prepare_shop(ds: Dataset, label_window_hours: float = 24.0) -> Shop:
         sessions, ds.orders, session_customer, order_customer, label_window_hours, end_us
     )
     sessions = sessions.assign(abandoned=abandoned, outcome=outcome, settled_us=settled)
-    email_type = ds.email_events["type"].astype("string").to_numpy(dtype=object)
+    email_type = ds.email_events["type"]  # compared as it is (categorical after validation): no text per row
     email_customer = part_codes[2]
     email_us = to_us(ds.email_events["event_time"])
-    is_open = email_type == "open"
-    is_click = email_type == "click"
+    is_open = (email_type == "open").to_numpy(dtype=bool, na_value=False)
+    is_click = (email_type == "click").to_numpy(dtype=bool, na_value=False)
     cust = ds.customers.reset_index(drop=True).drop_duplicates("customer_id", keep="last")
     cust_codes = part_codes[3][cust.index.to_numpy()]
     subscriber = np.full(len(customers), np.nan)

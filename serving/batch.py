@@ -42,7 +42,7 @@ from serving.uplift_scorer import DailyBudget, FastUplift
 from training.model import RiskModel
 from training.uplift_model import UpliftModel
 
-__all__ = ["BATCH_COLUMNS", "BatchScorer", "latest_carts", "path_contributions", "reason_texts"]
+__all__ = ["BATCH_COLUMNS", "BatchScorer", "latest_carts", "path_contributions", "reason_texts", "segment_texts"]
 
 BATCH_COLUMNS = ("cart_id", "customer_id", "snapshot_time", "cart_value", "segments", "risk", "risk_band",
                  "incentive", "channel", "policy", "rule", "expected_cost", "expected_uplift",

@@ -99,8 +99,8 @@ def _staging(out: Path) -> Iterator[Path]:
 
 def _csv(frame: pd.DataFrame, path: Path) -> int:
     """Write ``frame`` as CSV with Arrow's writer (C++, several times faster than ``DataFrame.to_csv`` on wide
-    tables): a header, fields quoted only when they need it, missing values (and NaN) as empty fields, booleans
-    as ``true``/``false``, times as ISO 8601 in UTC."""
+    tables): a header, text fields in double quotes, numbers bare, missing values (and NaN) as empty fields,
+    booleans as ``true``/``false``, times as ISO 8601 in UTC."""
     table = pa.Table.from_pandas(frame, preserve_index=False)
     pacsv.write_csv(table, path, write_options=pacsv.WriteOptions(quoting_style="needed"))
     return len(frame)

@@ -97,7 +97,7 @@ COMPLEXITY_PRESETS: dict[str, dict[str, Any]] = {
 The defaults are sized for hundreds of thousands of snapshots; on a few tens of thousands they overfit a little:
 on generated shops of 20,000 customers (about 38,000 training snapshots) the default's ROC-AUC was 0.009-0.015
 below the Bayes limit, the one these presets pick by validation loss 0.007-0.010 (seeds 7, 8, 9); at 60,000
-customers 0.003-0.004 instead of 0.008-0.009 (``docs/benchmarks.md``). Fitting three models triples the training
+customers 0.003-0.004 instead of 0.006-0.009 (``docs/benchmarks.md``). Fitting three models triples the training
 time, so above :attr:`TrainConfig.select_max_rows` the default is trained once."""
 
 

@@ -88,17 +88,21 @@ def write_csv(table: pd.DataFrame, out: Path | None) -> pd.DataFrame:
 
 
 def read_snapshots(folder: Path, features: Path | None, dataset: Dataset | None = None,
-                   latest_only: bool = False) -> pd.DataFrame:
+                   latest_only: bool = False, quiet: bool = True) -> pd.DataFrame:
     """The snapshot table: read from ``features`` (a table written by ``cartrisk features``) when given, else
-    derived from ``dataset`` (loaded from ``folder`` when not given); derived with ``latest_only``, only each
-    cart's latest snapshot (what batch scoring needs, about a third of the rows)."""
+    derived from ``dataset`` (loaded from ``folder`` when not given; ``quiet``: without the loading summary);
+    derived with ``latest_only``, only each cart's latest snapshot (what batch scoring needs, about a third of the
+    rows)."""
     import pandas as pd
 
     if features is not None:
         if not features.exists():
             fail(f"{features}: no such snapshot table")
-        return pd.read_parquet(features)
+        try:
+            return pd.read_parquet(features)
+        except (OSError, ValueError) as exc:
+            fail(f"cannot read the snapshot table {features}: {exc}")
     from features.snapshots import build_snapshots
 
-    return build_snapshots(dataset if dataset is not None else load_data(folder, quiet=True),
+    return build_snapshots(dataset if dataset is not None else load_data(folder, quiet=quiet),
                            get_settings().label_window_hours, latest_only=latest_only)

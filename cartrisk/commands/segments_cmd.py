@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import pandas as pd
 import typer
 
-from cartrisk.commands.common import emit_json, fail, load_data
+from cartrisk.commands.common import emit_json, fail, read_snapshots
 from cartrisk.settings import get_settings
 from features.segments import (
     ALL_CARTS,
@@ -59,7 +59,7 @@ def segments(
         ruleset = load_rules(rules)
     except SegmentRuleError as exc:
         fail(str(exc))
-    snapshots = _read_snapshots(data, features, quiet=as_json)
+    snapshots = read_snapshots(data or get_settings().data_dir, features, quiet=as_json)
     try:
         carts = last_snapshot_per_session(snapshots)
         table = summarize(carts, ruleset)
@@ -69,20 +69,6 @@ def segments(
         emit_json(_as_json(table, ruleset))
     else:
         typer.echo(_as_text(table, ruleset))
-
-
-def _read_snapshots(data: Path | None, features: Path | None, quiet: bool) -> pd.DataFrame:
-    """The snapshot table: read from ``features`` or derived from the data folder."""
-    if features is not None:
-        try:
-            return pd.read_parquet(features)
-        except (OSError, ValueError) as exc:
-            fail(f"cannot read the snapshot table {features}: {exc}")
-    settings = get_settings()
-    dataset = load_data(data if data is not None else settings.data_dir, quiet=quiet)
-    from features.snapshots import build_snapshots  # imported here: heavy, only needed without --features
-
-    return build_snapshots(dataset, label_window_hours=settings.label_window_hours)
 
 
 def _num(x: Any) -> float | None:

@@ -26,13 +26,14 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Collection, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from serving.policy import NONE, Catalogue
@@ -40,35 +41,37 @@ from serving.policy import NONE, Catalogue
 __all__ = ["cart_products", "voucher_code", "write_exports", "write_text_atomic"]
 
 
-def cart_products(events: pd.DataFrame, sessions: Collection[str] | None = None) -> pd.Series:
+def cart_products(events: pd.DataFrame, sessions: Iterable[str] | None = None) -> pd.Series:
     """Per session, the product ids still in the cart (adds minus removes, in order of first add), ``;``-joined.
 
     ``sessions`` limits the work to those sessions (the carts being exported). Vectorised: one sort of the cart
-    events, sums per (session, product) with ``bincount``; only the final joins are per cart.
+    events, sums per (session, product) with ``bincount``, the joins in Arrow.
     """
-    kinds = events["event_type"]
-    keep = kinds.isin(["add_to_cart", "remove_from_cart"]).to_numpy() & events["product_id"].notna().to_numpy()
+    keep = (events["event_type"].isin(["add_to_cart", "remove_from_cart"]).to_numpy()
+            & events["product_id"].notna().to_numpy())
     if sessions is not None:
-        keep &= events["session_id"].isin(pd.Index(list(sessions), dtype=events["session_id"].dtype)).to_numpy()
+        ids = pa.array(events["session_id"].astype("string"))
+        wanted = pa.array(pd.Series(sessions if isinstance(sessions, pd.Series | pd.Index) else list(sessions),
+                                    dtype="string")).cast(ids.type)
+        keep &= pc.is_in(ids, value_set=wanted).to_numpy(zero_copy_only=False)
     ev = events[keep]
-    if ev.empty:
-        return pd.Series([], dtype=object, index=pd.Index([], dtype=object, name="session_id"), name="product_id")
-    scode, session_ids = pd.factorize(ev["session_id"].astype(str))
-    pcode, product_ids = pd.factorize(ev["product_id"].astype(str))
+    scode, session_ids = pd.factorize(ev["session_id"].astype("string"))
+    pcode, product_ids = pd.factorize(ev["product_id"].astype("string"))
     order = np.lexsort((pd.to_datetime(ev["event_time"], utc=True).to_numpy(dtype="datetime64[us]"), scode))
     scode, pcode = scode[order], pcode[order]
     sign = np.where((ev["event_type"] == "add_to_cart").to_numpy(dtype=bool)[order], 1.0, -1.0)
     qty = (ev["quantity"].fillna(1).clip(lower=1).to_numpy(dtype=np.float64)[order] if "quantity" in ev
            else np.ones(len(ev)))
     # (session, product) pairs in order of first appearance: contiguous per session, products by first add
-    pair, first = pd.factorize(scode.astype(np.int64) * len(product_ids) + pcode)
-    held = np.flatnonzero(np.bincount(pair, weights=sign * qty) > 0)
-    held_session = (first[held] // len(product_ids)).astype(np.int64)
-    names = np.asarray(product_ids, dtype=object)[first[held] % len(product_ids)]
-    cuts = np.flatnonzero(np.diff(held_session)) + 1
-    starts = np.r_[0, cuts] if len(held) else np.empty(0, dtype=np.int64)
-    joined = [";".join(group) for group in np.split(names, cuts)] if len(held) else []
-    index = pd.Index(np.asarray(session_ids, dtype=object)[held_session[starts]], name="session_id")
+    n_products = max(len(product_ids), 1)
+    pair, first = pd.factorize(scode.astype(np.int64) * n_products + pcode)
+    held = np.flatnonzero(np.bincount(pair, weights=sign * qty, minlength=len(first)) > 0)
+    held_session = (first[held] // n_products).astype(np.int64)
+    starts = np.flatnonzero(np.r_[True, np.diff(held_session) != 0]) if len(held) else np.empty(0, np.int64)
+    names = pa.array(np.asarray(product_ids, dtype=object)[first[held] % n_products], pa.string())
+    lists = pa.ListArray.from_arrays(pa.array(np.r_[starts, len(held)], pa.int32()), names)
+    joined = pc.binary_join(lists, ";").to_numpy(zero_copy_only=False)
+    index = pd.Index(np.asarray(session_ids, dtype=object)[held_session[starts]], dtype=object, name="session_id")
     return pd.Series(joined, index=index, dtype=object, name="product_id")
 
 

@@ -118,7 +118,8 @@ def snapshots_from_shop(shop: Shop, latest_only: bool = False) -> pd.DataFrame:
     seen = is_view & (product >= 0)
     first_view = np.zeros(len(code), dtype=bool)
     pair = code[seen].astype(np.int64) * (int(product.max()) + 1 if len(product) else 1) + product[seen]
-    first_view[seen] = ~pd.Series(pair).duplicated().to_numpy()
+    _, firsts_seen = np.unique(pair, return_index=True)  # the first occurrence of each (session, product)
+    first_view[np.flatnonzero(seen)[firsts_seen]] = True
     step = np.where(etype == _PURCHASE, 0.0, _STEP_BY_CODE[etype])
     # quantities are whole numbers (validated), so one cumulative sum per column is exact for them too
     added_qty = _running_count(np.where(is_add, qty, 0.0), first_of_row)

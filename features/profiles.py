@@ -132,6 +132,10 @@ def prepare_shop(ds: Dataset, label_window_hours: float = 24.0) -> Shop:
     )
 
 
+PARALLEL_QUERIES = 10_000
+"""From this many profile queries on, the as-of lookups run on two threads."""
+
+
 def _map(fn: Callable[[Any], AsOf], items: list[Any], parallel: bool) -> list[AsOf]:
     """``[fn(x) for x in items]``, on two threads when ``parallel`` (the as-of lookups sort with numpy, which
     releases the GIL: about 1.6 times faster on two cores for large tables; the results are the same)."""
@@ -176,7 +180,7 @@ def compute_profiles(shop: Shop, customer_code: np.ndarray, as_of_us: np.ndarray
         "opens": (shop.open_customer, shop.open_us, k, t),
         "clicks": (shop.click_customer, shop.click_us, k, t),
     }
-    found = dict(zip(lookups, _map(lambda args: as_of(*args), list(lookups.values()), parallel=len(k) > 10_000),
+    found = dict(zip(lookups, _map(lambda args: as_of(*args), list(lookups.values()), parallel=len(k) >= PARALLEL_QUERIES),
                      strict=True))
     visits = found["visits"]
     for days in (7, 30, 90):

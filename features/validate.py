@@ -8,6 +8,7 @@ write it to a quarantine file. Only when the share of bad rows passes a limit do
 from __future__ import annotations
 
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -129,6 +130,19 @@ def _coerce(col: Column, raw: pd.Series) -> tuple[pd.Series, np.ndarray, str]:
     return typed, np.zeros(len(raw), dtype=bool), "text"
 
 
+PARALLEL_ROWS = 100_000
+"""Tables with at least this many rows have their columns parsed on two threads."""
+
+
+def _coerce_all(columns: list[Column], raw: pd.DataFrame) -> list[tuple[pd.Series, np.ndarray, str]]:
+    """:func:`_coerce` of every column; on two threads for large tables (the work is in Arrow and numpy, which
+    release the GIL: about twice as fast on two cores; the results are the same)."""
+    if len(raw) < PARALLEL_ROWS or len(columns) < 2:
+        return [_coerce(col, raw[col.name]) for col in columns]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(lambda col: _coerce(col, raw[col.name]), columns))
+
+
 def _fmt(values: pd.Series) -> pd.Series:
     return "'" + values.astype("string").fillna("").str.slice(0, 60) + "'"
 
@@ -164,6 +178,8 @@ def validate(
         sep = prefix.where(prefix == "", prefix + "; ")
         reasons[mask] = sep + label + ": " + text
 
+    present = [col for col in schema.columns if col.name in raw.columns]
+    coerced = dict(zip([c.name for c in present], _coerce_all(present, raw), strict=True))
     for col in schema.columns:
         if col.name not in raw.columns:
             fill = col.default
@@ -172,7 +188,7 @@ def validate(
             out[col.name] = pd.Series([fill] * n, index=raw.index, dtype=dtype)
             continue
         values = raw[col.name]
-        typed, unparsed, expected = _coerce(col, values)
+        typed, unparsed, expected = coerced[col.name]
         flag(unparsed, f"{col.name} not {expected}", values)
         if not col.nullable:
             flag(typed.isna().to_numpy() & ~unparsed, f"{col.name} missing", None)

@@ -82,3 +82,17 @@ def assert_parity(ds: Dataset, limit: int | None = None) -> int:
 def test_parity_on_random_shop_with_ties_removes_and_guests() -> None:
     checked = assert_parity(random_shop(seed=1, sessions=900))
     assert checked >= 1000
+
+
+def test_profiles_looked_up_on_threads_are_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    from features import profiles as profiles_module
+
+    shop = prepare_shop(random_shop(seed=2, sessions=600))
+    codes = shop.session_customer
+    starts = shop.sessions["start_us"].to_numpy()
+    monkeypatch.setattr(profiles_module, "PARALLEL_QUERIES", len(codes) + 1)
+    serial = compute_profiles(shop, codes, starts)
+    monkeypatch.setattr(profiles_module, "PARALLEL_QUERIES", 1)
+    threaded = compute_profiles(shop, codes, starts)
+    pd.testing.assert_frame_equal(serial, threaded)
+    assert serial["sessions_30d"].notna().any()

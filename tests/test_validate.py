@@ -55,6 +55,21 @@ def test_each_bad_row_is_quarantined_with_its_reason(tmp_path: Path, fmt: str) -
     assert quarantined.loc[1, "price"] == "-3" and quarantined.loc[2, "event_time"] == "yesterday"
 
 
+def test_columns_parsed_on_threads_give_the_same_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from features import validate as validate_module
+
+    text = HEADER + "".join([GOOD] * 50 + list(BAD_ROWS) + [GOOD.replace("10.5", "7")] * 50)
+    raw = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
+    serial = validate(raw, EVENTS)
+    monkeypatch.setattr(validate_module, "PARALLEL_ROWS", 1)
+    threaded = validate(raw, EVENTS)
+    pd.testing.assert_frame_equal(serial.good, threaded.good)
+    pd.testing.assert_frame_equal(serial.bad, threaded.bad)
+    assert serial.report == threaded.report and serial.report.rows_bad == len(BAD_ROWS)
+
+
 def test_several_problems_in_one_row_are_all_named() -> None:
     raw = pd.DataFrame([{"event_time": "x", "session_id": "", "customer_id": None,
                          "event_type": "jump", "product_id": None, "category": None, "price": "-1"}])

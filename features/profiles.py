@@ -180,8 +180,8 @@ def compute_profiles(shop: Shop, customer_code: np.ndarray, as_of_us: np.ndarray
         "opens": (shop.open_customer, shop.open_us, k, t),
         "clicks": (shop.click_customer, shop.click_us, k, t),
     }
-    found = dict(zip(lookups, _map(lambda args: as_of(*args), list(lookups.values()), parallel=len(k) >= PARALLEL_QUERIES),
-                     strict=True))
+    results = _map(lambda args: as_of(*args), list(lookups.values()), parallel=len(k) >= PARALLEL_QUERIES)
+    found = dict(zip(lookups, results, strict=True))
     visits = found["visits"]
     for days in (7, 30, 90):
         put(f"sessions_{days}d", (visits.count - found[f"since_{days}d"].count).astype(np.float64))

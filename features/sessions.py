@@ -7,7 +7,9 @@ time with a stable sort.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -90,12 +92,20 @@ class OrderedEvents:
         return frame.reset_index(drop=True)
 
 
+def _factorize_both(a: pd.Series, b: pd.Series) -> list[tuple[np.ndarray, Any]]:
+    """``pd.factorize`` of two columns (first-appearance order), on two threads for large tables (Arrow's hashing
+    releases the GIL; the same codes either way)."""
+    if len(a) < 100_000:
+        return [pd.factorize(a, sort=False), pd.factorize(b, sort=False)]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(lambda col: pd.factorize(col, sort=False), (a, b)))
+
+
 def order_events(events: pd.DataFrame) -> OrderedEvents:
     """Put events in canonical order (session, time, file position) and number sessions and customers."""
-    codes, uniques = pd.factorize(events["session_id"], sort=False)
+    (codes, uniques), (cust_codes, cust_ids) = _factorize_both(events["session_id"], events["customer_id"])
     time_us = to_us(events["event_time"])
     etype = category_codes(events["event_type"], EVENT_TYPES)
-    cust_codes, cust_ids = pd.factorize(events["customer_id"], sort=False)
     step = np.diff(codes)
     if len(codes) and (step >= 0).all() and ((step > 0) | (np.diff(time_us) >= 0)).all():
         # already grouped by session (codes follow first appearance) and in time order: nothing to sort

@@ -92,10 +92,14 @@ class OrderedEvents:
         return frame.reset_index(drop=True)
 
 
+PARALLEL_ROWS = 100_000
+"""Event tables with at least this many rows have their two id columns factorised on two threads."""
+
+
 def _factorize_both(a: pd.Series, b: pd.Series) -> list[tuple[np.ndarray, Any]]:
     """``pd.factorize`` of two columns (first-appearance order), on two threads for large tables (Arrow's hashing
     releases the GIL; the same codes either way)."""
-    if len(a) < 100_000:
+    if len(a) < PARALLEL_ROWS:
         return [pd.factorize(a, sort=False), pd.factorize(b, sort=False)]
     with ThreadPoolExecutor(max_workers=2) as pool:
         return list(pool.map(lambda col: pd.factorize(col, sort=False), (a, b)))

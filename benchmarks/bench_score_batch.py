@@ -1,6 +1,6 @@
 """Batch scoring end to end: from a shop's event tables on disk to carts.csv, the lists and the report.
 
-    python benchmarks/bench_score_batch.py [--customers 1300000] [--days 60]
+    python benchmarks/bench_score_batch.py [--customers 1300000] [--days 60] [--rules-policy] [--no-threads]
 
 Generates a shop of ``--customers`` customers (about 0.8 carts per customer over 60 days), writes its tables as
 Parquet, trains a quick risk model and uplift models on a small shop of the same generator, then times what
@@ -50,7 +50,16 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=1_300_000)
     parser.add_argument("--days", type=int, default=60)
     parser.add_argument("--rules-policy", action="store_true", help="no uplift models: the rule-based policy")
+    parser.add_argument("--no-threads", action="store_true",
+                        help="validation, profile lookups and id factorisation on one thread (for comparison)")
     args = parser.parse_args()
+    if args.no_threads:
+        import features.profiles
+        import features.sessions
+        import features.validate
+
+        features.validate.PARALLEL_ROWS = features.sessions.PARALLEL_ROWS = 2**62
+        features.profiles.PARALLEL_QUERIES = 2**62
     from features.io import load_dataset
     from features.snapshots import build_snapshots
     from serving.batch import BatchScorer, latest_carts
@@ -90,7 +99,7 @@ def main() -> None:
     end_to_end = time.perf_counter() - started
     report("batch_score", {
         "customers": args.customers, "events": len(ds.events), "carts": len(carts),
-        "policy": "rules" if args.rules_policy else "profit",
+        "policy": "rules" if args.rules_policy else "profit", "threads": not args.no_threads,
         "seconds": times, "model_seconds": round(stages.get("model", float("nan")), 2),
         "policy_seconds": round(stages.get("policy", float("nan")) - stages.get("model", 0.0), 2),
         "model_and_policy_carts_per_second": round(len(carts) / times["model_and_policy"]),

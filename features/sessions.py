@@ -7,7 +7,6 @@ time with a stable sort.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +15,7 @@ import pandas as pd
 
 from features.asof import as_of
 from features.schema import EVENT_TYPES
+from features.threads import thread_map
 
 US_PER_SECOND = 1_000_000
 US_PER_DAY = 86_400 * US_PER_SECOND
@@ -98,11 +98,8 @@ PARALLEL_ROWS = 100_000
 
 def _factorize_both(a: pd.Series, b: pd.Series) -> list[tuple[np.ndarray, Any]]:
     """``pd.factorize`` of two columns (first-appearance order), on two threads for large tables (Arrow's hashing
-    releases the GIL; the same codes either way)."""
-    if len(a) < PARALLEL_ROWS:
-        return [pd.factorize(a, sort=False), pd.factorize(b, sort=False)]
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return list(pool.map(lambda col: pd.factorize(col, sort=False), (a, b)))
+    releases the GIL)."""
+    return thread_map(lambda col: pd.factorize(col, sort=False), [a, b], parallel=len(a) >= PARALLEL_ROWS)
 
 
 def order_events(events: pd.DataFrame) -> OrderedEvents:

@@ -83,12 +83,15 @@ def _running(frame: pd.DataFrame, code: np.ndarray) -> pd.DataFrame:
     return frame.groupby(code, sort=False).cumsum()
 
 
-def _running_count(values: np.ndarray, first_of_row: np.ndarray) -> np.ndarray:
-    """Cumulative sums within each session of whole numbers (sessions contiguous): one cumulative sum over all
-    rows minus what came before the session, exact for whole numbers below 2**53 (not for prices: those go
-    through :func:`_running`)."""
+def _running_count(values: np.ndarray, firsts: np.ndarray) -> np.ndarray:
+    """Cumulative sums within each session of whole numbers (sessions contiguous, starting at ``firsts``): one
+    cumulative sum over all rows minus what came before the session, exact for whole numbers below 2**53 (not for
+    prices: those go through :func:`_running`)."""
     total = np.cumsum(values)
-    return total - (total[first_of_row] - values[first_of_row]) if len(values) else total
+    if not len(values):
+        return total
+    before = total[firsts] - values[firsts]  # the running total just before each session's first row
+    return total - np.repeat(before, np.diff(np.r_[firsts, len(values)]))
 
 
 def _last_with_cart(rows: np.ndarray, session: np.ndarray, cart_value: np.ndarray) -> np.ndarray:
@@ -122,8 +125,8 @@ def snapshots_from_shop(shop: Shop, latest_only: bool = False) -> pd.DataFrame:
     first_view[np.flatnonzero(seen)[firsts_seen]] = True
     step = np.where(etype == _PURCHASE, 0.0, _STEP_BY_CODE[etype])
     # quantities are whole numbers (validated), so one cumulative sum per column is exact for them too
-    added_qty = _running_count(np.where(is_add, qty, 0.0), first_of_row)
-    removed_qty = _running_count(np.where(is_rem, qty, 0.0), first_of_row)
+    added_qty = _running_count(np.where(is_add, qty, 0.0), firsts)
+    removed_qty = _running_count(np.where(is_rem, qty, 0.0), firsts)
     values = _running(pd.DataFrame({"added_value": np.where(is_add, line, 0.0),
                                     "removed_value": np.where(is_rem, line, 0.0)}), code)
     run = {
@@ -131,7 +134,7 @@ def snapshots_from_shop(shop: Shop, latest_only: bool = False) -> pd.DataFrame:
         "removed_qty": removed_qty,
         "added_value": values["added_value"].to_numpy(),
         "removed_value": values["removed_value"].to_numpy(),
-        **{name: _running_count(flag.astype(np.int64), first_of_row)
+        **{name: _running_count(flag.astype(np.int64), firsts)
            for name, flag in (("n_adds", is_add), ("n_removes", is_rem), ("n_item_views", is_view),
                               ("n_products_viewed", first_view), ("n_events", np.ones(len(code), dtype=bool)))},
     }

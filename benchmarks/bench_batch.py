@@ -121,6 +121,18 @@ def differing(got_code: np.ndarray, got_rule: np.ndarray, got_cost: np.ndarray, 
     return int(bad.sum())
 
 
+def rates(n: int, full: float, quiet: float, m: int, t_prep: float, t_loop: float) -> dict[str, Any]:
+    """Carts per second of the vectorised decisions (``n`` carts, with and without reasons) and of the per-cart
+    loop (``m`` carts, with and without preparing its inputs), and the speed-up."""
+    return {
+        "vectorised_carts_per_s": rate(n, full),
+        "vectorised_no_reasons_carts_per_s": rate(n, quiet),
+        "loop_carts_per_s": rate(m, t_prep + t_loop),
+        "loop_decide_only_carts_per_s": rate(m, t_loop),
+        "speedup": round((t_prep + t_loop) / m / (full / n), 1),
+    }
+
+
 def bench_rules(b: Batch, loop: Batch, cat: Catalogue, repeat: int) -> dict[str, Any]:
     n = len(b.risk)
     _, quiet = best_of(repeat, lambda: decide_rules_batch(b.risk, b.flags, b.names, b.carts, cat, reasons=False))
@@ -130,11 +142,7 @@ def bench_rules(b: Batch, loop: Batch, cat: Catalogue, repeat: int) -> dict[str,
                                        for r, s, c in zip(loop.risk, segments, contexts, strict=True)])
     m = len(loop.risk)
     return {
-        "vectorised_carts_per_s": rate(n, full),
-        "vectorised_no_reasons_carts_per_s": rate(n, quiet),
-        "loop_carts_per_s": rate(m, t_prep + t_loop),
-        "loop_decide_only_carts_per_s": rate(m, t_loop),
-        "speedup": round((t_prep + t_loop) / m / (full / n), 1),
+        **rates(n, full, quiet, m, t_prep, t_loop),
         "differing_carts": differing(vec.code[:m], vec.rule[:m], vec.expected_cost[:m],
                                      None if vec.reason is None else vec.reason[:m], want),
     }
@@ -159,11 +167,7 @@ def bench_profit(b: Batch, loop: Batch, cat: Catalogue, repeat: int, explore: bo
 
     want, t_loop = best_of(1, lambda: [one(k) for k in range(m)])
     return {
-        "vectorised_carts_per_s": rate(n, full),
-        "vectorised_no_reasons_carts_per_s": rate(n, quiet),
-        "loop_carts_per_s": rate(m, t_prep + t_loop),
-        "loop_decide_only_carts_per_s": rate(m, t_loop),
-        "speedup": round((t_prep + t_loop) / m / (full / n), 1),
+        **rates(n, full, quiet, m, t_prep, t_loop),
         "explored_share": round(float(vec.explored.mean()), 4),
         "differing_carts": differing(vec.code[:m], vec.rule[:m], vec.expected_cost[:m],
                                      None if vec.reason is None else vec.reason[:m], want),

@@ -210,6 +210,12 @@ def _same(name: str, got: np.ndarray, want: Sequence[Any], rows: Callable[[int],
         pytest.fail(f"{name} differs on {len(bad)} carts; first cart {i}: got {g[i]!r}, want {w[i]!r}\n{rows(i)}")
 
 
+def _same_decisions(got: RuleDecisions | ProfitDecisions, want: list[Any], row: Callable[[int], str]) -> None:
+    """The fields both kinds of decision have: incentive code, channel, message key and deciding rule."""
+    for name in ("code", "channel", "message_key", "rule"):
+        _same(name, getattr(got, name), [getattr(d, name) for d in want], row)
+
+
 def check_rules(cat: Catalogue, c: Carts, reasons: bool = True) -> RuleDecisions:
     got = decide_rules_batch(c.risk, c.flags, NAMES, c.frame, cat, reasons=reasons)
     segs, ctxs = c.segments(), c.contexts()
@@ -218,10 +224,7 @@ def check_rules(cat: Catalogue, c: Carts, reasons: bool = True) -> RuleDecisions
     def row(i: int) -> str:
         return f"risk={c.risk[i]!r} segments={segs[i]} cart={ctxs[i]}\nwant={want[i]}"
 
-    _same("code", got.code, [d.code for d in want], row)
-    _same("channel", got.channel, [d.channel for d in want], row)
-    _same("message_key", got.message_key, [d.message_key for d in want], row)
-    _same("rule", got.rule, [d.rule for d in want], row)
+    _same_decisions(got, want, row)
     _same("risk_band", got.risk_band, [d.risk_band for d in want], row)
     _same("expected_cost", got.expected_cost, [d.expected_cost for d in want], row)
     _same("n_considered", got.n_considered, [len(d.considered) for d in want], row)
@@ -245,10 +248,7 @@ def check_profit(cat: Catalogue, c: Carts, explore: bool, reasons: bool = True) 
     def row(i: int) -> str:
         return f"probs={probs[i]} order={c.order_value[i]!r} segments={segs[i]} cart={ctxs[i]}\nwant={want[i]}"
 
-    _same("code", got.code, [d.code for d in want], row)
-    _same("channel", got.channel, [d.channel for d in want], row)
-    _same("message_key", got.message_key, [d.message_key for d in want], row)
-    _same("rule", got.rule, [d.rule for d in want], row)
+    _same_decisions(got, want, row)
     _same("explored", got.explored, [d.explored for d in want], row)
     _same("propensity", got.propensity, [d.propensity for d in want], row)
     _same("expected_cost", got.expected_cost, [d.expected_cost for d in want], row)

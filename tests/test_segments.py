@@ -662,4 +662,8 @@ def test_command_snapshot_table_without_rule_columns_exit_2(tmp_path: Path) -> N
     assert result.exit_code == 2
     assert "lacks column(s)" in result.stderr and "orders_count" in result.stderr
     missing = CliRunner().invoke(app, ["segments", "--features", str(tmp_path / "nope.parquet")])
-    assert missing.exit_code == 2
+    assert missing.exit_code == 2 and "no such snapshot table" in missing.stderr
+    garbled = tmp_path / "garbled.parquet"
+    garbled.write_text("not parquet at all")
+    broken = CliRunner().invoke(app, ["segments", "--features", str(garbled)])
+    assert broken.exit_code == 2 and "cannot read the snapshot table" in broken.stderr

@@ -11,11 +11,12 @@ order value; empty without uplift models, since nothing measured says what an in
 ``expected_profit``, ``explored``, ``propensity``, ``top_reasons`` and ``why``.
 
 The same code decides as in the service: the risk is the booster's calibrated probability (vectorised), the
-reasons are the same path contributions as :mod:`serving.fastpredict` (per-leaf tables, gathered for all rows
-from LightGBM's leaf indices), the segments come from the same rules (vectorised), and each cart's incentive from
-the vectorised twins of the decision functions (:mod:`serving.batch_policy`, tested equal to
-:func:`serving.policy.decide` and :func:`serving.uplift_policy.decide_uplift` on many random carts, with the same
-exploration draws from the session id), so a cart gets the same answer here as from ``/score``. When the
+reasons are the same path contributions as :mod:`serving.fastpredict` (per-leaf tables, summed for all rows in
+the same pass through the trees as the risk, :class:`serving.forest.Forest`), the segments come from the same
+rules (vectorised), and each cart's incentive from the vectorised twins of the decision functions
+(:mod:`serving.batch_policy`, tested equal to :func:`serving.policy.decide` and
+:func:`serving.uplift_policy.decide_uplift` on many random carts, with the same exploration draws from the session
+id), so a cart gets the same answer here as from ``/score``. When the
 ``uplift:`` section sets a daily budget or segment caps, the per-cart functions decide instead, so that the budget
 goes to the most profitable offers first.
 """
@@ -35,14 +36,14 @@ from features.definitions import FEATURE_NAMES
 from features.segments import RuleSet, assign_segments, default_rules
 from features.snapshots import model_frame
 from serving.batch_policy import CartColumns, cart_columns, decide_profit_batch, decide_rules_batch, risk_bands
-from serving.fastpredict import FastBooster
+from serving.forest import Forest
 from serving.policy import CartContext, Catalogue, default_catalogue
 from serving.uplift_policy import Budget, decide_uplift, exploration_draws
 from serving.uplift_scorer import DailyBudget, FastUplift
 from training.model import RiskModel
 from training.uplift_model import UpliftModel
 
-__all__ = ["BATCH_COLUMNS", "BatchScorer", "latest_carts", "path_contributions", "reason_texts", "segment_texts"]
+__all__ = ["BATCH_COLUMNS", "BatchScorer", "latest_carts", "reason_texts", "segment_texts"]
 
 BATCH_COLUMNS = ("cart_id", "customer_id", "snapshot_time", "cart_value", "segments", "risk", "risk_band",
                  "incentive", "channel", "policy", "rule", "expected_cost", "expected_uplift",
@@ -62,17 +63,6 @@ def latest_carts(snapshots: pd.DataFrame, last_days: float | None = None) -> pd.
         times = pd.to_datetime(latest["snapshot_time"], utc=True)
         latest = latest[times > times.max() - pd.Timedelta(days=float(last_days))]
     return latest.sort_values("snapshot_time", kind="stable").reset_index(drop=True)
-
-
-def path_contributions(fast: FastBooster, leaves: np.ndarray) -> np.ndarray:
-    """Per row and feature, the path contributions of :class:`FastBooster` (the service's reasons), from the leaf
-    index of every row in every tree (``Booster.predict(x, pred_leaf=True)``)."""
-    n = leaves.shape[0]
-    table = fast._table.astype(np.float32)
-    out = np.zeros((n, fast.n_features), dtype=np.float32)
-    for t in range(leaves.shape[1]):
-        out += table[fast._offsets[t] + leaves[:, t]]
-    return out
 
 
 def _signed_cents(values: np.ndarray) -> np.ndarray:
@@ -133,23 +123,17 @@ class BatchScorer:
     def __post_init__(self) -> None:
         self.catalogue = self.catalogue or default_catalogue()
         self.rules = self.rules or default_rules()
-        self._fast = FastBooster(self.model.booster)
+        self._forest = Forest([self.model.booster], len(FEATURE_NAMES))
         self._uplift = FastUplift(self.uplift, FEATURE_NAMES) if self.uplift is not None else None
 
     def risk_and_reasons(self, matrix: np.ndarray) -> tuple[np.ndarray, pd.Series]:
         """Calibrated risk and the top reasons (features that raised the risk most) of every row of the feature
-        matrix (columns in :data:`FEATURE_NAMES` order), from one leaf lookup: the risk from the leaves' values,
-        the reasons from their path contributions."""
-        fast = self._fast
-        leaves = np.asarray(self.model.booster.predict(matrix, pred_leaf=True), dtype=np.int64)
-        leaves = leaves.reshape(len(matrix), -1)
-        raw = fast._leaf_value[fast._offsets + leaves].sum(axis=1)
-        risk = self.model.calibrate(1.0 / (1.0 + np.exp(-raw)))
-        contrib = path_contributions(fast, leaves)
-        k = min(self.top_reasons, contrib.shape[1])
-        top = np.argsort(-contrib, axis=1)[:, :k]
-        values = np.take_along_axis(contrib, top, axis=1)
-        return np.clip(risk, 0.0, 1.0), reason_texts(top, values, FEATURE_NAMES)
+        matrix (columns in :data:`FEATURE_NAMES` order), from one pass through the trees
+        (:class:`serving.forest.Forest`): the risk from the leaves' values, the reasons from their path
+        contributions."""
+        found = self._forest.explain(matrix, self.top_reasons)
+        risk = self.model.calibrate(1.0 / (1.0 + np.exp(-found.raw[:, 0])))
+        return np.clip(risk, 0.0, 1.0), reason_texts(found.top, found.top_values, FEATURE_NAMES)
 
     def score(self, carts: pd.DataFrame, progress: Progress | None = None) -> pd.DataFrame:
         """One row per cart of ``carts`` (snapshot rows, e.g. from :func:`latest_carts`); see the module doc."""

@@ -115,7 +115,7 @@ class Scorer:
         score, contrib = self._fast.explain(row[0])
         raw = 1.0 / (1.0 + math.exp(-score))
         risk = float(np.interp(raw, self.model.calib_x, self.model.calib_y)) if len(self.model.calib_x) else raw
-        order = np.argsort(-contrib)[: self.top_reasons]
+        order = np.argsort(-contrib, kind="stable")[: self.top_reasons]  # ties: the lower index, as in batch
         reasons = [
             Reason(feature=self._names[i], value=_plain(feats[self._names[i]]), contribution=float(contrib[i]))
             for i in order

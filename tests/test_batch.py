@@ -17,19 +17,17 @@ from typer.testing import CliRunner
 
 from cartrisk.cli import app
 from features.definitions import FEATURE_NAMES
-from features.snapshots import build_snapshots, model_frame
+from features.snapshots import build_snapshots
 from serving import exports as exports_module
 from serving.batch import (
     BATCH_COLUMNS,
     BatchScorer,
     latest_carts,
-    path_contributions,
     reason_texts,
     segment_texts,
 )
 from serving.examples import request_for_snapshot
 from serving.exports import cart_products, voucher_code, write_exports
-from serving.fastpredict import FastBooster
 from serving.policy import default_catalogue
 from serving.schemas import ScoreRequest
 from serving.scorer import Scorer
@@ -62,16 +60,6 @@ def test_latest_only_snapshots_are_the_latest_rows_of_the_full_table(quick_model
     pd.testing.assert_frame_equal(latest_carts(latest), carts)
     recent = latest_carts(latest, last_days=2)
     pd.testing.assert_frame_equal(recent, latest_carts(quick_model.snaps, last_days=2))
-
-
-def test_batch_reasons_are_the_services_path_contributions(quick_model: QuickModel, carts: pd.DataFrame) -> None:
-    fast = FastBooster(quick_model.model.booster)
-    x = model_frame(carts.head(200))[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
-    leaves = np.asarray(quick_model.model.booster.predict(x, pred_leaf=True), dtype=np.int64)
-    got = path_contributions(fast, leaves)
-    for k in range(0, 200, 11):
-        _, want = fast.explain(x[k])
-        np.testing.assert_allclose(got[k], want, atol=1e-4)
 
 
 @pytest.mark.parametrize("with_uplift", [False, True])

@@ -1,0 +1,252 @@
+"""Several LightGBM boosters evaluated together on a batch of rows: the same raw scores as ``Booster.predict``, bit
+for bit, about three times faster, and the service's reasons (path contributions) in the same pass.
+
+Why ``Booster.predict`` is slow on a batch: it walks one row through one tree at a time, taking a branch at every
+split, and half of those branches are mispredicted (a split sends rows either way by design). Here, instead:
+
+* Every split becomes one comparison ``column > threshold`` (right if true). LightGBM's rules for missing values
+  and categories are folded into the columns beforehand, once per block of rows: a numeric split whose missing
+  values go left reads a copy of its feature with NaN as -inf, one whose missing values go right a copy with
+  +inf, one that treats missing as zero a copy with 0 (and ``zero_as_missing`` splits a copy with zero and NaN
+  mapped to the default side); a categorical split reads a 0/1 column that is 0 where the category is in the
+  split's left set. Only the columns some split uses are built.
+* A block of rows goes through one tree together, a fixed number of steps (the tree's depth), with no branch:
+  ``node = child[2 * node + (x[column[node]] > threshold[node])]``; a leaf is its own child both ways, so a row
+  that reached one stays there. The rows' walks are independent, so the processor overlaps them.
+* Blocks run on all cores (numba ``prange``); each tree's leaf values add to its booster's raw score, and for the
+  explained booster each leaf's path contributions (:class:`serving.fastpredict.FastBooster`'s per-leaf table) add
+  to the row's contributions, whose largest ``k`` are picked in the same pass.
+
+Linear trees (``linear_tree=True``) are refused: their leaves are not constants.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import lightgbm as lgb
+import numba
+import numpy as np
+
+from serving.fastpredict import FastBooster
+
+__all__ = ["Explained", "Forest"]
+
+_NAN_LEFT, _NAN_RIGHT, _NAN_ZERO, _ZERO_LEFT, _ZERO_RIGHT, _CATEGORY = range(6)
+"""How a column is made from its feature: NaN as -inf / +inf / 0; NaN and zero as -inf / +inf; category set."""
+_BLOCK = 16
+"""Rows walked through a tree together."""
+_ZERO = 1e-35
+"""LightGBM's ``kZeroThreshold``: what counts as zero for ``zero_as_missing``."""
+
+
+@dataclass(frozen=True)
+class Explained:
+    """Per row: the raw score of every booster, and the explained booster's ``k`` largest path contributions."""
+
+    raw: np.ndarray
+    """n x boosters, float64: each booster's raw score (log-odds for a classifier)."""
+    top: np.ndarray
+    """n x k, int64: the features of the largest contributions, largest first (ties: the lower feature index)."""
+    top_values: np.ndarray
+    """n x k, float64: those contributions."""
+
+
+class _Builder:
+    """Collects the nodes of every tree and the columns their splits read."""
+
+    def __init__(self, n_features: int) -> None:
+        self.n_features = n_features
+        self.columns: dict[tuple[int, int, frozenset[int]], int] = {}
+        self.col: list[int] = []
+        self.thr: list[float] = []
+        self.child: list[int] = []
+        self.value: list[float] = []
+        self.leaf: list[int] = []
+
+    def column(self, feature: int, kind: int, categories: frozenset[int] = frozenset()) -> int:
+        if not 0 <= feature < self.n_features:
+            raise ValueError(f"a split reads feature {feature}, but the rows have {self.n_features} features")
+        return self.columns.setdefault((feature, kind, categories), len(self.columns))
+
+    def node(self) -> int:
+        i = len(self.col)
+        self.col.append(0)
+        self.thr.append(np.inf)  # a leaf: nothing is greater, so it goes "left", to itself
+        self.child += [i, i]
+        self.value.append(0.0)
+        self.leaf.append(0)
+        return i
+
+    def add(self, tree: dict[str, Any], depth: int = 0) -> tuple[int, int]:
+        """Adds a (sub)tree; returns its root node and its depth."""
+        i = self.node()
+        if "split_index" not in tree:  # a leaf (a one-leaf tree has no index: it is leaf 0)
+            self.value[i] = float(tree["leaf_value"])
+            self.leaf[i] = int(tree.get("leaf_index", 0))
+            return i, depth
+        feature = int(tree["split_feature"])
+        if tree["decision_type"] == "==":
+            cats = frozenset(int(c) for c in str(tree["threshold"]).split("||"))
+            self.col[i], self.thr[i] = self.column(feature, _CATEGORY, cats), 0.5
+        else:
+            missing, left = tree["missing_type"], bool(tree["default_left"])
+            kind = {"NaN": _NAN_LEFT if left else _NAN_RIGHT, "None": _NAN_ZERO,
+                    "Zero": _ZERO_LEFT if left else _ZERO_RIGHT}[missing]
+            self.col[i], self.thr[i] = self.column(feature, kind), float(tree["threshold"])
+        left_node, left_depth = self.add(tree["left_child"], depth + 1)
+        right_node, right_depth = self.add(tree["right_child"], depth + 1)
+        self.child[2 * i], self.child[2 * i + 1] = left_node, right_node
+        return i, max(left_depth, right_depth)
+
+
+class Forest:
+    """The trees of ``boosters`` (trained on the same ``n_features`` features, in the same order), flattened for
+    :meth:`raw` and :meth:`explain`. ``explained``: the booster whose path contributions :meth:`explain` sums (the
+    service's reasons; default the first)."""
+
+    def __init__(self, boosters: Sequence[lgb.Booster], n_features: int, explained: int = 0) -> None:
+        if not boosters:
+            raise ValueError("no boosters to evaluate")
+        b = _Builder(n_features)
+        roots: list[int] = []
+        depths: list[int] = []
+        group: list[int] = []
+        for g, booster in enumerate(boosters):
+            dump = booster.dump_model()
+            for tree in dump["tree_info"]:
+                if _is_linear(tree["tree_structure"]):
+                    raise ValueError("linear trees (linear_tree=True) cannot be scored in batch: their leaves "
+                                     "are linear models, not constants")
+                root, depth = b.add(tree["tree_structure"])
+                roots.append(root)
+                depths.append(depth)
+                group.append(g)
+        self.n_features = n_features
+        self.n_boosters = len(boosters)
+        if not b.columns:  # only one-leaf trees: one column keeps the arrays non-empty
+            b.column(0, _NAN_ZERO)
+        cols = list(b.columns)
+        width = max([max(c[2], default=-1) for c in cols] + [0]) // 64 + 1
+        bits = np.zeros((len(cols), width), dtype=np.uint64)
+        for k, (_, _, cats) in enumerate(cols):
+            for c in cats:
+                if c >= 0:
+                    bits[k, c // 64] |= np.uint64(1) << np.uint64(c % 64)
+        self._src = np.array([c[0] for c in cols], dtype=np.int64)
+        self._kind = np.array([c[1] for c in cols], dtype=np.int64)
+        self._bits = bits
+        self._col = np.asarray(b.col, dtype=np.int32)
+        self._thr = np.asarray(b.thr, dtype=np.float64)
+        self._child = np.asarray(b.child, dtype=np.int32)
+        self._value = np.asarray(b.value, dtype=np.float64)
+        self._leaf = np.asarray(b.leaf, dtype=np.int64)
+        self._roots = np.asarray(roots, dtype=np.int32)
+        self._depths = np.asarray(depths, dtype=np.int64)
+        self._group = np.asarray(group, dtype=np.int64)
+        self.n_trees = len(roots)
+        fast = FastBooster(boosters[explained])
+        if fast.n_trees != int((self._group == explained).sum()):
+            raise ValueError("the explained booster's trees do not match its dump")
+        first = int(np.flatnonzero(self._group == explained)[0]) if fast.n_trees else 0
+        self._table = np.ascontiguousarray(fast._table, dtype=np.float64)
+        self._tree_rows = np.full(self.n_trees, -1, dtype=np.int64)  # per tree: its first row in the table
+        self._tree_rows[first: first + fast.n_trees] = fast._offsets
+
+    def _matrix(self, matrix: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(matrix, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.n_features:
+            raise ValueError(f"expected rows of {self.n_features} features, got an array of shape {x.shape}")
+        return x
+
+    def _run(self, matrix: np.ndarray, k: int) -> Explained:
+        x = self._matrix(matrix)
+        raw, top, values = _evaluate(x, self._src, self._kind, self._bits, self._col, self._thr, self._child,
+                                     self._value, self._leaf, self._roots, self._depths, self._group,
+                                     self.n_boosters, self._table, self._tree_rows, k)
+        return Explained(raw, top, values)
+
+    def raw(self, matrix: np.ndarray) -> np.ndarray:
+        """n x boosters: every booster's raw score of every row (what ``predict(raw_score=True)`` gives)."""
+        return self._run(matrix, 0).raw
+
+    def explain(self, matrix: np.ndarray, k: int) -> Explained:
+        """The raw scores and, per row, the explained booster's ``k`` largest path contributions."""
+        return self._run(matrix, min(int(k), self.n_features))
+
+
+def _is_linear(node: dict[str, Any]) -> bool:
+    if "leaf_coeff" in node or "leaf_features" in node:
+        return True
+    return "left_child" in node and (_is_linear(node["left_child"]) or _is_linear(node["right_child"]))
+
+
+@numba.njit(nogil=True, cache=True)
+def _column_value(v: float, kind: int, bits: np.ndarray) -> float:  # pragma: no cover - compiled
+    if kind == _CATEGORY:
+        # LightGBM: NaN and negative codes go right; a code is the value truncated toward zero
+        if v != v or v <= -1.0 or v >= bits.shape[0] * 64:
+            return 1.0
+        c = int(v)
+        return 0.0 if (bits[c // 64] >> np.uint64(c % 64)) & np.uint64(1) else 1.0
+    missing = v != v
+    if kind == _NAN_LEFT:
+        return -np.inf if missing else v
+    if kind == _NAN_RIGHT:
+        return np.inf if missing else v
+    if kind == _NAN_ZERO:
+        return 0.0 if missing else v
+    if missing or (-_ZERO <= v <= _ZERO):
+        return -np.inf if kind == _ZERO_LEFT else np.inf
+    return v
+
+
+@numba.njit(parallel=True, nogil=True, cache=True)
+def _evaluate(x: np.ndarray, src: np.ndarray, kind: np.ndarray, bits: np.ndarray, col: np.ndarray,
+              thr: np.ndarray, child: np.ndarray, value: np.ndarray, leaf: np.ndarray, roots: np.ndarray,
+              depths: np.ndarray, group: np.ndarray, n_groups: int, table: np.ndarray, tree_rows: np.ndarray,
+              k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    n, n_features = x.shape
+    n_cols = src.shape[0]
+    raw = np.zeros((n, n_groups))
+    top = np.zeros((n, k), dtype=np.int64)
+    top_values = np.zeros((n, k))
+    for b in numba.prange((n + _BLOCK - 1) // _BLOCK):
+        r0 = b * _BLOCK
+        m = min(_BLOCK, n - r0)
+        xb = np.zeros((n_cols, _BLOCK))  # column-major block: the columns the splits read
+        for c in range(n_cols):
+            for j in range(m):
+                xb[c, j] = _column_value(x[r0 + j, src[c]], kind[c], bits[c])
+        contrib = np.zeros((_BLOCK, n_features))
+        nodes = np.empty(_BLOCK, dtype=np.int32)
+        for t in range(roots.shape[0]):
+            for j in range(_BLOCK):
+                nodes[j] = roots[t]
+            for _ in range(depths[t]):
+                for j in range(_BLOCK):
+                    node = nodes[j]
+                    nodes[j] = child[2 * node + np.int32(xb[col[node], j] > thr[node])]
+            g = group[t]
+            for j in range(m):
+                raw[r0 + j, g] += value[nodes[j]]
+            if k > 0 and tree_rows[t] >= 0:
+                for j in range(m):
+                    row = tree_rows[t] + leaf[nodes[j]]
+                    for f in range(n_features):
+                        contrib[j, f] += table[row, f]
+        for j in range(m):  # the k largest, largest first; ties to the lower feature index
+            for q in range(k):
+                best = -1
+                for f in range(n_features):
+                    taken = False
+                    for p in range(q):
+                        if top[r0 + j, p] == f:
+                            taken = True
+                    if not taken and (best < 0 or contrib[j, f] > contrib[j, best]):
+                        best = f
+                top[r0 + j, q] = best
+                top_values[r0 + j, q] = contrib[j, best]
+    return raw, top, top_values

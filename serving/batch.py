@@ -123,7 +123,7 @@ class BatchScorer:
     def __post_init__(self) -> None:
         self.catalogue = self.catalogue or default_catalogue()
         self.rules = self.rules or default_rules()
-        self._forest = Forest([self.model.booster], len(FEATURE_NAMES))
+        self._forest = Forest([self.model.booster], len(FEATURE_NAMES), explained=0)
         self._uplift = FastUplift(self.uplift, FEATURE_NAMES) if self.uplift is not None else None
 
     def risk_and_reasons(self, matrix: np.ndarray) -> tuple[np.ndarray, pd.Series]:

@@ -105,9 +105,9 @@ class _Builder:
 class Forest:
     """The trees of ``boosters`` (trained on the same ``n_features`` features, in the same order), flattened for
     :meth:`raw` and :meth:`explain`. ``explained``: the booster whose path contributions :meth:`explain` sums (the
-    service's reasons; default the first)."""
+    service's reasons); None when nothing is to be explained."""
 
-    def __init__(self, boosters: Sequence[lgb.Booster], n_features: int, explained: int = 0) -> None:
+    def __init__(self, boosters: Sequence[lgb.Booster], n_features: int, explained: int | None = None) -> None:
         if not boosters:
             raise ValueError("no boosters to evaluate")
         b = _Builder(n_features)
@@ -147,16 +147,21 @@ class Forest:
         self._depths = np.asarray(depths, dtype=np.int64)
         self._group = np.asarray(group, dtype=np.int64)
         self.n_trees = len(roots)
-        fast = FastBooster(boosters[explained])
-        if fast.n_trees != int((self._group == explained).sum()):
-            raise ValueError("the explained booster's trees do not match its dump")
-        first = int(np.flatnonzero(self._group == explained)[0]) if fast.n_trees else 0
-        self._table = np.ascontiguousarray(fast._table, dtype=np.float64)
-        self._tree_rows = np.full(self.n_trees, -1, dtype=np.int64)  # per tree: its first row in the table
-        self._tree_rows[first: first + fast.n_trees] = fast._offsets
+        # the explained booster's per-leaf contributions, sparse: a leaf credits only the features on its path
+        table = np.zeros((0, n_features))
+        self._tree_rows = np.full(self.n_trees, -1, dtype=np.int64)  # per tree: its first leaf row in the table
+        if explained is not None:
+            fast = FastBooster(boosters[explained])
+            first = int(np.flatnonzero(self._group == explained)[0])
+            table = fast._table
+            self._tree_rows[first: first + fast.n_trees] = fast._offsets
+        leaf_row, self._credit_feature = np.nonzero(table)
+        self._credit = np.ascontiguousarray(table[leaf_row, self._credit_feature], dtype=np.float64)
+        self._credit_start = np.searchsorted(leaf_row, np.arange(len(table) + 1)).astype(np.int64)
+        self._explains = explained is not None
 
     def _matrix(self, matrix: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(matrix, dtype=np.float64)
+        x = np.asarray(matrix, dtype=np.float64)  # any memory order: each value is read once, into a block
         if x.ndim != 2 or x.shape[1] != self.n_features:
             raise ValueError(f"expected rows of {self.n_features} features, got an array of shape {x.shape}")
         return x
@@ -165,7 +170,8 @@ class Forest:
         x = self._matrix(matrix)
         raw, top, values = _evaluate(x, self._src, self._kind, self._bits, self._col, self._thr, self._child,
                                      self._value, self._leaf, self._roots, self._depths, self._group,
-                                     self.n_boosters, self._table, self._tree_rows, k)
+                                     self.n_boosters, self._tree_rows, self._credit_start, self._credit_feature,
+                                     self._credit, k)
         return Explained(raw, top, values)
 
     def raw(self, matrix: np.ndarray) -> np.ndarray:
@@ -174,6 +180,8 @@ class Forest:
 
     def explain(self, matrix: np.ndarray, k: int) -> Explained:
         """The raw scores and, per row, the explained booster's ``k`` largest path contributions."""
+        if not self._explains:
+            raise ValueError("this forest explains no booster: build it with explained=<booster index>")
         return self._run(matrix, min(int(k), self.n_features))
 
 
@@ -206,8 +214,9 @@ def _column_value(v: float, kind: int, bits: np.ndarray) -> float:  # pragma: no
 @numba.njit(parallel=True, nogil=True, cache=True)
 def _evaluate(x: np.ndarray, src: np.ndarray, kind: np.ndarray, bits: np.ndarray, col: np.ndarray,
               thr: np.ndarray, child: np.ndarray, value: np.ndarray, leaf: np.ndarray, roots: np.ndarray,
-              depths: np.ndarray, group: np.ndarray, n_groups: int, table: np.ndarray, tree_rows: np.ndarray,
-              k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+              depths: np.ndarray, group: np.ndarray, n_groups: int, tree_rows: np.ndarray, credit_start: np.ndarray,
+              credit_feature: np.ndarray, credit: np.ndarray, k: int
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
     n, n_features = x.shape
     n_cols = src.shape[0]
     raw = np.zeros((n, n_groups))
@@ -235,8 +244,8 @@ def _evaluate(x: np.ndarray, src: np.ndarray, kind: np.ndarray, bits: np.ndarray
             if k > 0 and tree_rows[t] >= 0:
                 for j in range(m):
                     row = tree_rows[t] + leaf[nodes[j]]
-                    for f in range(n_features):
-                        contrib[j, f] += table[row, f]
+                    for e in range(credit_start[row], credit_start[row + 1]):
+                        contrib[j, credit_feature[e]] += credit[e]  # skipping zeros: the same sums
         for j in range(m):  # the k largest, largest first; ties to the lower feature index
             for q in range(k):
                 best = -1

@@ -82,7 +82,7 @@ class FastUplift:
         """Many carts at once (rows of a feature matrix in the service's order): the per-arm probabilities (one
         column per arm) and the expected order values. All the boosters go through the rows together
         (:class:`serving.forest.Forest`: LightGBM's raw scores, bit for bit, in one pass)."""
-        x = np.ascontiguousarray(matrix if self._identity else matrix[:, self._index])
+        x = matrix if self._identity else matrix[:, self._index]
         m = self.model
         if self._forest is None:  # built on first use: the one-row path does not need it
             self._forest = Forest(self._boosters, len(m.feature_names))

@@ -59,6 +59,7 @@ def test_raw_scores_are_lightgbms_bit_for_bit(boosters: list[lgb.Booster]) -> No
     want = np.column_stack([b.predict(x, raw_score=True) for b in boosters])
     np.testing.assert_array_equal(forest.raw(x), want)
     np.testing.assert_array_equal(forest.raw(x[:5]), want[:5])
+    np.testing.assert_array_equal(forest.raw(np.asfortranarray(x)), want)  # a DataFrame's matrix is column-major
     assert forest.raw(x[:0]).shape == (0, len(boosters))
 
 
@@ -92,6 +93,8 @@ def test_bad_input_is_refused_with_what_is_wrong(boosters: list[lgb.Booster]) ->
         forest.raw(np.zeros((3, 5)))
     with pytest.raises(ValueError, match="reads feature 5, but the rows have 4"):
         Forest(boosters[:1], 4)
+    with pytest.raises(ValueError, match="explains no booster"):
+        forest.explain(np.zeros((3, 6)), 3)
     with pytest.raises(ValueError, match="no boosters"):
         Forest([], 6)
     x, y, _ = _data(500, 5)

@@ -60,9 +60,7 @@ def _floats(ordered: OrderedEvents, name: str, missing: float) -> np.ndarray:
     """A numeric (or boolean) event column in canonical order as float64, ``missing`` where empty."""
     if name not in ordered.source.columns:
         return np.full(len(ordered.time_us), missing)
-    col = ordered.column(name)
-    values = col.astype("Float64").to_numpy(dtype=np.float64, na_value=missing)
-    return np.asarray(values)
+    return ordered.floats(name, missing)
 
 
 def _first_category(
@@ -83,14 +81,17 @@ def _running(frame: pd.DataFrame, code: np.ndarray) -> pd.DataFrame:
     return frame.groupby(code, sort=False).cumsum()
 
 
-def _running_count(values: np.ndarray, firsts: np.ndarray) -> np.ndarray:
+def _running_count(values: np.ndarray, firsts: np.ndarray, rows: np.ndarray | None = None,
+                   sessions: np.ndarray | None = None) -> np.ndarray:
     """Cumulative sums within each session of whole numbers (sessions contiguous, starting at ``firsts``): one
     cumulative sum over all rows minus what came before the session, exact for whole numbers below 2**53 (not for
-    prices: those go through :func:`_running`)."""
+    prices: those go through :func:`_running`). With ``rows`` (and their ``sessions``), only at those rows."""
     total = np.cumsum(values)
     if not len(values):
-        return total
+        return total if rows is None else np.zeros(len(rows), dtype=total.dtype)
     before = total[firsts] - values[firsts]  # the running total just before each session's first row
+    if rows is not None and sessions is not None:
+        return np.asarray(total[rows] - before[sessions])
     return total - np.repeat(before, np.diff(np.r_[firsts, len(values)]))
 
 
@@ -124,39 +125,34 @@ def snapshots_from_shop(shop: Shop, latest_only: bool = False) -> pd.DataFrame:
     _, firsts_seen = np.unique(pair, return_index=True)  # the first occurrence of each (session, product)
     first_view[np.flatnonzero(seen)[firsts_seen]] = True
     step = np.where(etype == _PURCHASE, 0.0, _STEP_BY_CODE[etype])
-    # quantities are whole numbers (validated), so one cumulative sum per column is exact for them too
-    added_qty = _running_count(np.where(is_add, qty, 0.0), firsts)
-    removed_qty = _running_count(np.where(is_rem, qty, 0.0), firsts)
     values = _running(pd.DataFrame({"added_value": np.where(is_add, line, 0.0),
                                     "removed_value": np.where(is_rem, line, 0.0)}), code)
+    net_value = values["added_value"].to_numpy() - values["removed_value"].to_numpy()
+    is_snap = np.isin(etype, _SNAPSHOT_CODES) & (_running_count(is_add.astype(np.int64), firsts) >= 1)
+    rows = np.flatnonzero(is_snap)
+    if latest_only:
+        rows = _last_with_cart(rows, code[rows], net_value[rows])
+    sc = code[rows]
+    # the counts are needed at the snapshot rows only; quantities are whole numbers (validated), so one
+    # cumulative sum per column is exact for them too
     run = {
-        "added_qty": added_qty,
-        "removed_qty": removed_qty,
-        "added_value": values["added_value"].to_numpy(),
-        "removed_value": values["removed_value"].to_numpy(),
-        **{name: _running_count(flag.astype(np.int64), firsts)
-           for name, flag in (("n_adds", is_add), ("n_removes", is_rem), ("n_item_views", is_view),
-                              ("n_products_viewed", first_view), ("n_events", np.ones(len(code), dtype=bool)))},
+        name: _running_count(v, firsts, rows, sc)
+        for name, v in (("added_qty", np.where(is_add, qty, 0.0)), ("removed_qty", np.where(is_rem, qty, 0.0)),
+                        ("n_adds", is_add.astype(np.int64)), ("n_removes", is_rem.astype(np.int64)),
+                        ("n_item_views", is_view.astype(np.int64)), ("n_products_viewed", first_view.astype(np.int64)),
+                        ("n_events", np.ones(len(code), dtype=np.int64)))
     }
     max_step = pd.Series(step).groupby(code, sort=False).cummax().to_numpy()
     fee = _latest_known(_floats(ordered, "shipping_fee", np.nan), first_of_row)
     threshold = _latest_known(_floats(ordered, "free_shipping_threshold", np.nan), first_of_row)
     account = _latest_known(_floats(ordered, "account_required", np.nan), first_of_row)
 
-    is_snap = np.isin(etype, _SNAPSHOT_CODES) & (run["n_adds"] >= 1)
-    rows = np.flatnonzero(is_snap)
-    net_value = run["added_value"] - run["removed_value"]
-    if latest_only:
-        rows = _last_with_cart(rows, code[rows], net_value[rows])
-    sc = code[rows]
     st = t[rows]
     sessions = shop.sessions
     start = sessions["start_us"].to_numpy()[sc]
     prev_t = np.where(rows > first_of_row[rows], t[np.maximum(rows - 1, 0)], st)
     cart_value = np.maximum(net_value[rows], 0.0)
-    cart_items = np.maximum(
-        run["added_qty"][rows] - run["removed_qty"][rows], 0.0
-    )
+    cart_items = np.maximum(run["added_qty"] - run["removed_qty"], 0.0)
     fee_s, thr_s = fee[rows], threshold[rows]
     with np.errstate(invalid="ignore", divide="ignore"):
         to_free = np.where(np.isnan(thr_s), np.nan, np.maximum(thr_s - cart_value, 0.0))
@@ -178,11 +174,11 @@ def snapshots_from_shop(shop: Shop, latest_only: bool = False) -> pd.DataFrame:
         "max_funnel_step": max_step[rows],
         "cart_items": cart_items,
         "cart_value": cart_value,
-        "n_adds": run["n_adds"][rows].astype(np.float64),
-        "n_removes": run["n_removes"][rows].astype(np.float64),
-        "n_item_views": run["n_item_views"][rows].astype(np.float64),
-        "n_products_viewed": run["n_products_viewed"][rows].astype(np.float64),
-        "n_events": run["n_events"][rows].astype(np.float64),
+        "n_adds": run["n_adds"].astype(np.float64),
+        "n_removes": run["n_removes"].astype(np.float64),
+        "n_item_views": run["n_item_views"].astype(np.float64),
+        "n_products_viewed": run["n_products_viewed"].astype(np.float64),
+        "n_events": run["n_events"].astype(np.float64),
         "session_seconds": (st - start) / US_PER_SECOND,
         "seconds_since_prev_event": (st - prev_t) / US_PER_SECOND,
         "hour": when.hour.to_numpy().astype(np.float64),
@@ -201,7 +197,7 @@ def snapshots_from_shop(shop: Shop, latest_only: bool = False) -> pd.DataFrame:
         {
             "snapshot_id": session_ids
             + "#"
-            + pd.array(run["n_events"][rows].astype(str), dtype="string"),
+            + pd.array(run["n_events"].astype(str), dtype="string"),
             "session_id": session_ids,
             "customer_id": sessions["customer_id"].take(sc).to_numpy(),
             "snapshot_time": pd.DatetimeIndex(st.astype("datetime64[us]")).tz_localize("UTC"),

@@ -117,7 +117,7 @@ def snapshots_from_shop(shop: Shop, latest_only: bool = False) -> pd.DataFrame:
     qty = _floats(ordered, "quantity", 1.0)
     price = _floats(ordered, "price", 0.0)
     line = price * qty
-    product, _ = pd.factorize(ordered.column("product_id"))
+    product = ordered.codes("product_id")
     # a product counts once, at its first view_item in the session
     seen = is_view & (product >= 0)
     first_view = np.zeros(len(code), dtype=bool)

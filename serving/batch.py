@@ -65,16 +65,25 @@ def latest_carts(snapshots: pd.DataFrame, last_days: float | None = None) -> pd.
     return latest.sort_values("snapshot_time", kind="stable").reset_index(drop=True)
 
 
-def _signed_cents(values: np.ndarray) -> np.ndarray:
-    """``"%+.2f"`` of every value, formatting each distinct hundredth once (values exactly as Python formats
-    them: the few within a rounding error of half a hundredth are formatted one by one)."""
+def _reason_parts(features: np.ndarray, values: np.ndarray, names: Sequence[str]) -> pa.Array:
+    """``"name (%+.2f)"`` of every (feature index, contribution), each distinct (feature, hundredth) formatted
+    once and spread by Arrow (values exactly as Python formats them: the few within a rounding error of half a
+    hundredth are formatted one by one)."""
     hundredths = values * 100
-    cents, inverse = np.unique(np.round(hundredths), return_inverse=True)
-    text = np.array([f"{c / 100:+.2f}" for c in cents], dtype=object)[inverse.ravel()]
+    rounded = np.round(hundredths)
+    # whole hundredths, told apart by sign too ("-0.00" and "+0.00" differ): 2k for k >= 0 and +0, else 2k + 1
+    cents = rounded.astype(np.int64) * 2 + np.signbit(rounded)
+    pair_code, _ = pd.factorize(features.astype(np.int64) + len(names) * cents)
+    first = np.empty(pair_code.max() + 1 if len(pair_code) else 0, dtype=np.int64)
+    first[pair_code[::-1]] = np.arange(len(pair_code))[::-1]  # each pair's first row
+    texts = [f"{names[int(features[i])]} ({rounded[i] / 100:+.2f})" for i in first]
+    part = pa.DictionaryArray.from_arrays(pa.array(pair_code.astype(np.int32)), pa.array(texts, pa.string()))
+    part = part.cast(pa.string())
     near_half = np.abs(hundredths - np.floor(hundredths) - 0.5) < 1e-6
     if near_half.any():
-        text[near_half] = [f"{v:+.2f}" for v in values[near_half]]
-    return text
+        exact = [f"{names[int(f)]} ({v:+.2f})" for f, v in zip(features[near_half], values[near_half], strict=True)]
+        part = pc.replace_with_mask(part, pa.array(near_half), pa.array(exact, pa.string()))
+    return part
 
 
 def segment_texts(flags: np.ndarray, names: Sequence[str]) -> np.ndarray:
@@ -95,12 +104,11 @@ def reason_texts(top: np.ndarray, values: np.ndarray, names: Sequence[str]) -> p
     """Per row, its positive reasons as ``"name (+0.41); name (+0.12)"`` (the service's format), from the
     feature indices ``top`` and their contributions ``values``, both sorted by contribution, largest first.
     Built column by column in Arrow (string joins in C++, not one Python string per reason)."""
-    name_array = np.asarray(list(names), dtype=object)
+    names = list(names)
     text: pa.Array | None = None
     for j in range(top.shape[1]):
         v = values[:, j].astype(np.float64)
-        part = pc.binary_join_element_wise(pa.array(name_array[top[:, j]], pa.string()), " (",
-                                           pa.array(_signed_cents(v), pa.string()), ")", "")
+        part = _reason_parts(top[:, j], v, names)
         shown = pa.array(v > 0)  # sorted: once one is not positive, none after it is
         text = pc.if_else(shown, part, "") if text is None else pc.if_else(
             shown, pc.binary_join_element_wise(text, part, "; "), text)

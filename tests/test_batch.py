@@ -252,3 +252,13 @@ def test_reason_texts_format_like_python_even_half_way() -> None:
             for t, row in zip(top, values, strict=True)]
     assert list(reason_texts(top, values, names)) == want
     assert want[0] == "a (+0.12); b (+0.01)" and want[2] == ""
+    # a tiny negative and a tiny positive contribution of the same feature round to -0.00 and +0.00
+    tiny = np.array([[-0.003, -0.5], [0.003, -0.5], [0.004, 0.001]])
+    where = np.array([[0, 1], [0, 1], [0, 1]])
+    assert list(reason_texts(where, tiny, names)) == ["", "a (+0.00)", "a (+0.00); b (+0.00)"]
+    random = np.random.default_rng(3)
+    many = -np.sort(-random.normal(0.0, 0.02, size=(5000, 3)), axis=1)
+    which = random.integers(0, 3, size=(5000, 3))
+    assert list(reason_texts(which, many, names)) == [
+        "; ".join(f"{names[i]} ({v:+.2f})" for i, v in zip(t, row, strict=True) if v > 0)
+        for t, row in zip(which, many, strict=True)]

@@ -20,7 +20,6 @@ comparison, not even ``!=`` or ``not_in``; only ``is_null`` matches them. Guests
 
 from __future__ import annotations
 
-import difflib
 import math
 import operator
 import re
@@ -28,15 +27,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-import yaml
 
+from features.config_file import ConfigError, Problem, Problems, describe, read_yaml, suggest
 from features.definitions import (
     ATTRIBUTE_COLUMNS,
     CATEGORICAL_FEATURES,
@@ -152,32 +150,14 @@ def _missing(v: object) -> bool:
 # ------------------------------------------------------------------------------------------ errors
 
 
-@dataclass(frozen=True)
-class RuleProblem:
-    """One thing wrong in a rules file, and where."""
-
-    source: str
-    segment: str | None
-    location: str
-    message: str
-
-    def __str__(self) -> str:
-        where = [self.source]
-        if self.segment is not None:
-            where.append(self.segment)
-        if self.location:
-            where.append(self.location)
-        return f"{', '.join(where)}: {self.message}"
+RuleProblem = Problem
+"""One thing wrong in a rules file: ``item`` is the segment (``segment 'x'``), ``field`` the place in it."""
 
 
-class SegmentRuleError(ValueError):
+class SegmentRuleError(ConfigError):
     """The rules are invalid; ``problems`` lists every problem (file, segment, place, message)."""
 
-    def __init__(self, problems: Sequence[RuleProblem]) -> None:
-        self.problems: tuple[RuleProblem, ...] = tuple(problems)
-        n = len(self.problems)
-        head = "invalid segment rules" + (f" ({n} problems)" if n > 1 else "")
-        super().__init__(head + ":\n" + "\n".join(f"  - {p}" for p in self.problems))
+    kind = "segment rules"
 
 
 # ---------------------------------------------------------------------------------- compiled rules
@@ -508,34 +488,6 @@ def _make_group(mode: Literal["all", "any"], items: tuple[Node, ...]) -> Group:
 # ----------------------------------------------------------------------------------------- parsing
 
 
-class _Collector:
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.problems: list[RuleProblem] = []
-
-    def add(self, segment: str | None, location: str, message: str) -> None:
-        self.problems.append(RuleProblem(self.source, segment, location, message))
-
-
-def _suggest(word: str, choices: Sequence[str]) -> str:
-    close = difflib.get_close_matches(word, choices, n=3, cutoff=0.6)
-    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-
-
-def _describe(value: object) -> str:
-    if value is None:
-        return "nothing"
-    if isinstance(value, bool):
-        return f"yes/no value {value!r}"
-    if isinstance(value, str):
-        return f"text {value!r}"
-    if isinstance(value, int | float):
-        return f"number {value!r}"
-    if isinstance(value, list):
-        return f"list {value!r}"
-    return f"{type(value).__name__} {value!r}"
-
-
 def _is_number(v: object) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and not (isinstance(v, float) and math.isnan(v))
 
@@ -546,7 +498,7 @@ def _check_value(name: str, op: str, value: object, report: Callable[[str], None
     kind = "text field" if text else "numeric field"
     if op in _NO_VALUE_OPS:
         if value is not None:
-            report(f"op {op!r} takes no value, got {_describe(value)}; remove 'value'")
+            report(f"op {op!r} takes no value, got {describe(value)}; remove 'value'")
         return None
     if text and op not in _TEXT_OPS:
         report(f"op {op!r} does not apply to text field {name!r}; use one of {', '.join(_TEXT_OPS)}")
@@ -561,17 +513,17 @@ def _check_value(name: str, op: str, value: object, report: Callable[[str], None
                 if isinstance(v, bool)
                 else " (put it in quotes)"
             )
-            report(f"value for {op!r} on text field {name!r} must be text, got {_describe(v)}{hint}")
+            report(f"value for {op!r} on text field {name!r} must be text, got {describe(v)}{hint}")
             return None
         if _is_number(v):
             return float(v)  # type: ignore[arg-type]
         hint = " (use 1 for yes and 0 for no)" if isinstance(v, bool) else ""
-        report(f"value for {op!r} on {kind} {name!r} must be a number, got {_describe(v)}{hint}")
+        report(f"value for {op!r} on {kind} {name!r} must be a number, got {describe(v)}{hint}")
         return None
 
     if op in ("in", "not_in"):
         if not isinstance(value, list) or not value:
-            report(f"value for {op!r} must be a non-empty list like [a, b], got {_describe(value)}")
+            report(f"value for {op!r} must be a non-empty list like [a, b], got {describe(value)}")
             return None
         items = [scalar(v) for v in value]
         if any(i is None for i in items):
@@ -579,7 +531,7 @@ def _check_value(name: str, op: str, value: object, report: Callable[[str], None
         return frozenset(items)
     if op == "between":
         if not (isinstance(value, list) and len(value) == 2 and all(_is_number(v) for v in value)):
-            report(f"value for 'between' must be a list of two numbers [low, high], got {_describe(value)}")
+            report(f"value for 'between' must be a list of two numbers [low, high], got {describe(value)}")
             return None
         lo, hi = float(value[0]), float(value[1])
         if lo > hi:
@@ -587,7 +539,7 @@ def _check_value(name: str, op: str, value: object, report: Callable[[str], None
             return None
         return (lo, hi)
     if isinstance(value, list):
-        report(f"value for {op!r} must be a single value, got {_describe(value)}; use 'in' to test against a list")
+        report(f"value for {op!r} must be a single value, got {describe(value)}; use 'in' to test against a list")
         return None
     if value is None:
         report(f"op {op!r} needs a value")
@@ -595,13 +547,13 @@ def _check_value(name: str, op: str, value: object, report: Callable[[str], None
     return scalar(value)
 
 
-def _parse_node(raw: object, where: str, seg: str, out: _Collector) -> Node | None:
+def _parse_node(raw: object, where: str, seg: str, out: Problems) -> Node | None:
     """Parse a rule node (a group or a condition) at ``where``; report problems, None if invalid."""
     if not isinstance(raw, dict):
         out.add(
             seg,
             where,
-            f"expected an 'all:' or 'any:' block or a condition {{field, op, value}}, got {_describe(raw)}",
+            f"expected an 'all:' or 'any:' block or a condition {{field, op, value}}, got {describe(raw)}",
         )
         return None
     keys = set(raw)
@@ -621,7 +573,7 @@ def _parse_node(raw: object, where: str, seg: str, out: _Collector) -> Node | No
             out.add(
                 seg,
                 f"{where}.{mode}",
-                f"'{mode}' needs a non-empty list of conditions, got {_describe(items_raw)}",
+                f"'{mode}' needs a non-empty list of conditions, got {describe(items_raw)}",
             )
             return None
         items = [_parse_node(item, f"{where}.{mode}[{i}]", seg, out) for i, item in enumerate(items_raw)]
@@ -631,7 +583,7 @@ def _parse_node(raw: object, where: str, seg: str, out: _Collector) -> Node | No
     return _parse_condition(raw, where, seg, out)
 
 
-def _parse_condition(raw: dict[Any, Any], where: str, seg: str, out: _Collector) -> Condition | None:
+def _parse_condition(raw: dict[Any, Any], where: str, seg: str, out: Problems) -> Condition | None:
     ok = True
 
     def report(message: str) -> None:
@@ -644,23 +596,23 @@ def _parse_condition(raw: dict[Any, Any], where: str, seg: str, out: _Collector)
         report(
             f"unknown key(s) {', '.join(repr(k) for k in unknown)} in condition; a condition has "
             f"'field', 'op' and 'value'"
-            f"{_suggest(unknown[0], ['field', 'op', 'value', 'all', 'any'])}"
+            f"{suggest(unknown[0], ['field', 'op', 'value', 'all', 'any'])}"
         )
     name = raw.get("field")
     op = raw.get("op")
     if not isinstance(name, str) or not name:
-        report(f"condition needs 'field' (a column name), got {_describe(name)}")
+        report(f"condition needs 'field' (a column name), got {describe(name)}")
     elif name not in FIELDS:
         report(
-            f"unknown field {name!r}{_suggest(name, FIELDS)} (fields: see the comments at the "
+            f"unknown field {name!r}{suggest(name, FIELDS)} (fields: see the comments at the "
             "top of the default segments.yaml or features/definitions.py)"
         )
     if not isinstance(op, str) or not op:
         hint = ' (quote it: op: ">=")' if op is None and "op" in raw else ""
-        report(f"condition needs 'op', one of {', '.join(OPS)}; got {_describe(op)}{hint}")
+        report(f"condition needs 'op', one of {', '.join(OPS)}; got {describe(op)}{hint}")
     elif op not in OPS:
         alias = _OP_ALIASES.get(op.strip().lower())
-        hint = f"; did you mean {alias!r}?" if alias else _suggest(op, OPS)
+        hint = f"; did you mean {alias!r}?" if alias else suggest(op, OPS)
         report(f"unknown op {op!r}{hint} (ops: {', '.join(OPS)})")
     if not ok:
         return None
@@ -679,9 +631,9 @@ def parse_rules(data: object, source: str = "<rules>") -> RuleSet:
 
     Raises :class:`SegmentRuleError` listing every problem with its segment and place in the rule.
     """
-    out = _Collector(source)
+    out = Problems(source)
     if not isinstance(data, dict):
-        out.add(None, "", f"expected a mapping with a 'segments' list at the top, got {_describe(data)}")
+        out.add(None, "", f"expected a mapping with a 'segments' list at the top, got {describe(data)}")
         raise SegmentRuleError(out.problems)
     unknown_top = sorted(str(k) for k in data if k not in ("version", "segments"))
     if unknown_top:
@@ -689,7 +641,7 @@ def parse_rules(data: object, source: str = "<rules>") -> RuleSet:
             None,
             "",
             f"unknown top-level key(s) {', '.join(repr(k) for k in unknown_top)}; "
-            f"expected 'version' and 'segments'{_suggest(unknown_top[0], ['segments', 'version'])}",
+            f"expected 'version' and 'segments'{suggest(unknown_top[0], ['segments', 'version'])}",
         )
     if data.get("version", 1) != 1:
         out.add(
@@ -699,7 +651,7 @@ def parse_rules(data: object, source: str = "<rules>") -> RuleSet:
         )
     raw_segments = data.get("segments")
     if not isinstance(raw_segments, list) or not raw_segments:
-        out.add(None, "segments", f"'segments' must be a non-empty list, got {_describe(raw_segments)}")
+        out.add(None, "segments", f"'segments' must be a non-empty list, got {describe(raw_segments)}")
         raise SegmentRuleError(out.problems)
 
     segments: list[Segment] = []
@@ -710,7 +662,7 @@ def parse_rules(data: object, source: str = "<rules>") -> RuleSet:
             out.add(
                 label,
                 "",
-                f"expected a mapping with name, description and rule, got {_describe(raw)}",
+                f"expected a mapping with name, description and rule, got {describe(raw)}",
             )
             continue
         name = raw.get("name")
@@ -723,14 +675,14 @@ def parse_rules(data: object, source: str = "<rules>") -> RuleSet:
                 "",
                 f"unknown key(s) {', '.join(repr(k) for k in unknown)}; a segment has "
                 f"'name', 'description' and 'rule'"
-                f"{_suggest(unknown[0], ['name', 'description', 'rule'])}",
+                f"{suggest(unknown[0], ['name', 'description', 'rule'])}",
             )
         if not isinstance(name, str) or not _NAME_RE.match(name):
             out.add(
                 label,
                 "name",
                 f"name must be snake_case (lower-case letters, digits and _, "
-                f"starting with a letter), got {_describe(name)}",
+                f"starting with a letter), got {describe(name)}",
             )
         elif name in seen:
             out.add(label, "name", f"duplicate segment name {name!r} (also segment #{seen[name]})")
@@ -741,7 +693,7 @@ def parse_rules(data: object, source: str = "<rules>") -> RuleSet:
             out.add(
                 label,
                 "description",
-                f"description must be a non-empty text, got {_describe(description)}",
+                f"description must be a non-empty text, got {describe(description)}",
             )
         rule = raw.get("rule")
         if rule is None or rule == {} or rule == []:
@@ -760,19 +712,7 @@ def load_rules(path: Path | None = None) -> RuleSet:
 
     Raises :class:`SegmentRuleError` for invalid rules, unreadable YAML or a missing file.
     """
-    if path is None:
-        source = f"features/{DEFAULT_RULES_RESOURCE}"
-        text = resources.files("features").joinpath(DEFAULT_RULES_RESOURCE).read_text(encoding="utf-8")
-    else:
-        source = str(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise SegmentRuleError([RuleProblem(source, None, "", f"cannot read the file: {exc}")]) from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise SegmentRuleError([RuleProblem(source, None, "", f"not valid YAML: {exc}")]) from exc
+    data, source = read_yaml(path, "features", DEFAULT_RULES_RESOURCE, SegmentRuleError)
     return parse_rules(data, source=source)
 
 

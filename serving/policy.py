@@ -30,19 +30,16 @@ Expected cost (shop currency) is what the shop expects to pay: a cost paid only 
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
-import yaml
-
+from features.config_file import ConfigError, Problem, Problems, describe, read_yaml, suggest
 from features.schema import DEVICES
 
 __all__ = [
@@ -125,32 +122,14 @@ _EPS = 1e-9
 # ------------------------------------------------------------------------------------------ errors
 
 
-@dataclass(frozen=True)
-class PolicyProblem:
-    """One thing wrong in a catalogue, and where: file, item (``policy``, ``incentive 'x'``), field."""
-
-    source: str
-    item: str | None
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        where = [self.source]
-        if self.item is not None:
-            where.append(self.item)
-        if self.field:
-            where.append(self.field)
-        return f"{', '.join(where)}: {self.message}"
+PolicyProblem = Problem
+"""One thing wrong in a catalogue: ``item`` is ``policy``, ``uplift`` or ``incentive 'x'``, ``field`` the key."""
 
 
-class PolicyError(ValueError):
+class PolicyError(ConfigError):
     """The catalogue is invalid; ``problems`` lists every problem found (file, item, field, message)."""
 
-    def __init__(self, problems: Sequence[PolicyProblem]) -> None:
-        self.problems: tuple[PolicyProblem, ...] = tuple(problems)
-        n = len(self.problems)
-        head = "invalid incentive catalogue" + (f" ({n} problems)" if n > 1 else "")
-        super().__init__(head + ":\n" + "\n".join(f"  - {p}" for p in self.problems))
+    kind = "incentive catalogue"
 
 
 # ---------------------------------------------------------------------------------------- catalogue
@@ -702,36 +681,6 @@ def catalogue_summary(catalogue: Catalogue) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------------- parsing
 
 
-class _Collector:
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.problems: list[PolicyProblem] = []
-
-    def add(self, item: str | None, field: str, message: str) -> None:
-        self.problems.append(PolicyProblem(self.source, item, field, message))
-
-
-def _suggest(word: object, choices: Sequence[str]) -> str:
-    if not isinstance(word, str):
-        return ""
-    close = difflib.get_close_matches(word, choices, n=3, cutoff=0.6)
-    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-
-
-def _describe(value: object) -> str:
-    if value is None:
-        return "nothing"
-    if isinstance(value, bool):
-        return f"yes/no value {value!r}"
-    if isinstance(value, str):
-        return f"text {value!r}"
-    if isinstance(value, int | float):
-        return f"number {value!r}"
-    if isinstance(value, list):
-        return f"list {value!r}"
-    return f"{type(value).__name__} {value!r}"
-
-
 def _is_number(v: object) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
@@ -739,7 +688,7 @@ def _is_number(v: object) -> bool:
 class _Section:
     """Reads the fields of one mapping, reporting problems against ``item`` and a field prefix."""
 
-    def __init__(self, out: _Collector, item: str | None, raw: dict[Any, Any], prefix: str = "") -> None:
+    def __init__(self, out: Problems, item: str | None, raw: dict[Any, Any], prefix: str = "") -> None:
         self.out = out
         self.item = item
         self.raw = raw
@@ -758,7 +707,7 @@ class _Section:
             if k not in allowed:
                 self.report(
                     str(k),
-                    f"unknown key {str(k)!r} in {what}{_suggest(k, allowed)} (keys: {', '.join(allowed)})",
+                    f"unknown key {str(k)!r} in {what}{suggest(k, allowed)} (keys: {', '.join(allowed)})",
                 )
 
     def number(
@@ -778,7 +727,7 @@ class _Section:
             return default
         v = self.raw[name]
         if not _is_number(v):
-            self.report(name, f"{name!r} must be a number, got {_describe(v)}")
+            self.report(name, f"{name!r} must be a number, got {describe(v)}")
             return default
         f = float(v)
         if low is not None and (f < low or (low_open and f == low)):
@@ -794,14 +743,14 @@ class _Section:
     def flag(self, name: str) -> bool:
         v = self.raw.get(name, False)
         if not isinstance(v, bool):
-            self.report(name, f"{name!r} must be true or false, got {_describe(v)}")
+            self.report(name, f"{name!r} must be true or false, got {describe(v)}")
             return False
         return v
 
     def text(self, name: str) -> str | None:
         v = self.raw.get(name)
         if not isinstance(v, str) or not v.strip():
-            self.report(name, f"{name!r} must be a non-empty text, got {_describe(v)}")
+            self.report(name, f"{name!r} must be a non-empty text, got {describe(v)}")
             return None
         return " ".join(v.split())
 
@@ -811,7 +760,7 @@ class _Section:
             self.report(name, f"missing {name!r}: one of {', '.join(choices)}")
             return None
         if v not in choices:
-            self.report(name, f"unknown {what} {_describe(v)}{_suggest(v, choices)} ({what}s: {', '.join(choices)})")
+            self.report(name, f"unknown {what} {describe(v)}{suggest(v, choices)} ({what}s: {', '.join(choices)})")
             return None
         return str(v)
 
@@ -822,13 +771,13 @@ class _Section:
                 self.report(name, f"missing {name!r}: a list of {what} names like [a, b]")
             return ()
         if not isinstance(v, list):
-            self.report(name, f"{name!r} must be a list of {what} names like [a, b], got {_describe(v)}")
+            self.report(name, f"{name!r} must be a list of {what} names like [a, b], got {describe(v)}")
             return ()
         out: list[str] = []
         for i, x in enumerate(v):
             if not isinstance(x, str) or x not in known:
-                hint = _suggest(x, known) or f" ({what}s: {', '.join(known)})"
-                self.report(f"{name}[{i}]", f"unknown {what} {_describe(x)}{hint}")
+                hint = suggest(x, known) or f" ({what}s: {', '.join(known)})"
+                self.report(f"{name}[{i}]", f"unknown {what} {describe(x)}{hint}")
             else:
                 out.append(x)
         return tuple(out)
@@ -840,15 +789,15 @@ class _Section:
                 self.report(name, f"missing {name!r} section")
             return None
         if not isinstance(v, dict):
-            self.report(name, f"{name!r} must be a mapping (key: value lines), got {_describe(v)}")
+            self.report(name, f"{name!r} must be a mapping (key: value lines), got {describe(v)}")
             return None
         return v
 
 
-def _parse_settings(raw: object, out: _Collector, segment_names: Sequence[str]) -> PolicySettings | None:
+def _parse_settings(raw: object, out: Problems, segment_names: Sequence[str]) -> PolicySettings | None:
     item = "policy"
     if not isinstance(raw, dict):
-        out.add(item, "", f"'policy' must be a mapping of settings, got {_describe(raw)}")
+        out.add(item, "", f"'policy' must be a mapping of settings, got {describe(raw)}")
         return None
     p = _Section(out, item, raw)
     p.unknown_keys(_POLICY_KEYS, "'policy'")
@@ -908,10 +857,10 @@ def _parse_settings(raw: object, out: _Collector, segment_names: Sequence[str]) 
     )
 
 
-def _parse_uplift(raw: object, out: _Collector, segment_names: Sequence[str]) -> UpliftSettings | None:
+def _parse_uplift(raw: object, out: Problems, segment_names: Sequence[str]) -> UpliftSettings | None:
     item = "uplift"
     if not isinstance(raw, dict):
-        out.add(item, "", f"'uplift' must be a mapping of settings, got {_describe(raw)}")
+        out.add(item, "", f"'uplift' must be a mapping of settings, got {describe(raw)}")
         return None
     u = _Section(out, item, raw)
     u.unknown_keys(_UPLIFT_KEYS, "'uplift'")
@@ -927,7 +876,7 @@ def _parse_uplift(raw: object, out: _Collector, segment_names: Sequence[str]) ->
         c = _Section(out, item, caps_raw, "segment_caps.")
         for name in caps_raw:
             if name not in segment_names:
-                c.report(str(name), f"unknown segment {str(name)!r}{_suggest(name, segment_names)}")
+                c.report(str(name), f"unknown segment {str(name)!r}{suggest(name, segment_names)}")
                 continue
             cap = c.number(str(name), low=0.0, hint="expected cost per day for this segment")
             if cap is not None:
@@ -942,19 +891,19 @@ def _parse_uplift(raw: object, out: _Collector, segment_names: Sequence[str]) ->
 
 def _parse_cost(raw: object, s: _Section) -> Cost | None:
     if not isinstance(raw, dict):
-        s.report("cost", f"'cost' must be a mapping like {{kind: percent_of_cart, value: 10}}, got {_describe(raw)}")
+        s.report("cost", f"'cost' must be a mapping like {{kind: percent_of_cart, value: 10}}, got {describe(raw)}")
         return None
     c = _Section(s.out, s.item, raw, "cost.")
     c.unknown_keys(_COST_KEYS, "'cost'")
     kind = raw.get("kind")
     when = raw.get("when", "bought")
     if when not in COST_WHEN:
-        c.report("when", f"unknown 'when' {_describe(when)}{_suggest(when, COST_WHEN)} (bought or always)")
+        c.report("when", f"unknown 'when' {describe(when)}{suggest(when, COST_WHEN)} (bought or always)")
     value = 0.0
     if kind not in COST_KINDS:
         c.report(
             "kind",
-            f"unknown cost kind {_describe(kind)}{_suggest(kind, COST_KINDS)} (kinds: {', '.join(COST_KINDS)})",
+            f"unknown cost kind {describe(kind)}{suggest(kind, COST_KINDS)} (kinds: {', '.join(COST_KINDS)})",
         )
     elif kind == "shipping_fee":
         if raw.get("value") is not None:
@@ -973,7 +922,7 @@ def _parse_eligibility(raw: object, s: _Section, segment_names: Sequence[str]) -
     if raw is None:
         return Eligibility()
     if not isinstance(raw, dict):
-        s.report("eligibility", f"'eligibility' must be a mapping of conditions, got {_describe(raw)}")
+        s.report("eligibility", f"'eligibility' must be a mapping of conditions, got {describe(raw)}")
         return None
     e = _Section(s.out, s.item, raw, "eligibility.")
     e.unknown_keys(_ELIGIBILITY_KEYS, "'eligibility'")
@@ -994,11 +943,11 @@ def _parse_eligibility(raw: object, s: _Section, segment_names: Sequence[str]) -
 
 
 def _parse_incentive(
-    raw: object, index: int, out: _Collector, seen: dict[str, int], segment_names: Sequence[str]
+    raw: object, index: int, out: Problems, seen: dict[str, int], segment_names: Sequence[str]
 ) -> Incentive | None:
     item = f"incentive #{index + 1}"
     if not isinstance(raw, dict):
-        out.add(item, "", f"expected a mapping with code, type, channel, ..., got {_describe(raw)}")
+        out.add(item, "", f"expected a mapping with code, type, channel, ..., got {describe(raw)}")
         return None
     code = raw.get("code")
     if isinstance(code, str) and code:
@@ -1006,7 +955,7 @@ def _parse_incentive(
     s = _Section(out, item, raw)
     s.unknown_keys(_INCENTIVE_KEYS, "an incentive")
     if not isinstance(code, str) or not _CODE_RE.match(code):
-        s.report("code", f"code must be snake_case (lower-case letters, digits and _), got {_describe(code)}")
+        s.report("code", f"code must be snake_case (lower-case letters, digits and _), got {describe(code)}")
     elif code in seen:
         s.report("code", f"duplicate code {code!r} (also incentive #{seen[code]})")
     else:
@@ -1021,7 +970,7 @@ def _parse_incentive(
     eligibility = _parse_eligibility(raw.get("eligibility"), s, segment_names)
     priority = raw.get("priority")
     if not isinstance(priority, int) or isinstance(priority, bool) or priority < 0:
-        s.report("priority", f"'priority' must be a whole number >= 0 (lower first), got {_describe(priority)}")
+        s.report("priority", f"'priority' must be a whole number >= 0 (lower first), got {describe(priority)}")
     # consistency between fields
     if (kind == NONE) != (code == NONE):
         s.report("type", "type 'none' is for the entry with code 'none' only, and that entry has type 'none'")
@@ -1074,16 +1023,16 @@ def parse_catalogue(
     Segment names are checked against ``segment_names`` (default: the packaged ``features/segments.yaml``).
     """
     names = sorted(segment_names) if segment_names is not None else _segment_names()
-    out = _Collector(source)
+    out = Problems(source)
     if not isinstance(data, dict):
-        out.add(None, "", f"expected a mapping with 'policy' and 'incentives' at the top, got {_describe(data)}")
+        out.add(None, "", f"expected a mapping with 'policy' and 'incentives' at the top, got {describe(data)}")
         raise PolicyError(out.problems)
     for k in data:
         if k not in _TOP_KEYS:
             out.add(
                 None,
                 str(k),
-                f"unknown top-level key {str(k)!r}{_suggest(k, _TOP_KEYS)} (keys: version, policy, uplift, incentives)",
+                f"unknown top-level key {str(k)!r}{suggest(k, _TOP_KEYS)} (keys: version, policy, uplift, incentives)",
             )
     version = data.get("version", 1)
     if version != 1:
@@ -1095,7 +1044,7 @@ def parse_catalogue(
     raw_incentives = data.get("incentives")
     incentives: list[Incentive] = []
     if not isinstance(raw_incentives, list) or not raw_incentives:
-        out.add(None, "incentives", f"'incentives' must be a non-empty list, got {_describe(raw_incentives)}")
+        out.add(None, "incentives", f"'incentives' must be a non-empty list, got {describe(raw_incentives)}")
     else:
         seen: dict[str, int] = {}
         for i, raw in enumerate(raw_incentives):
@@ -1123,19 +1072,7 @@ def load_catalogue(path: Path | None = None, segment_names: Collection[str] | No
 
     Raises :class:`PolicyError` for an invalid catalogue, unreadable YAML or a missing file.
     """
-    if path is None:
-        source = f"serving/{DEFAULT_CATALOGUE_RESOURCE}"
-        text = resources.files("serving").joinpath(DEFAULT_CATALOGUE_RESOURCE).read_text(encoding="utf-8")
-    else:
-        source = str(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise PolicyError([PolicyProblem(source, None, "", f"cannot read the file: {exc}")]) from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise PolicyError([PolicyProblem(source, None, "", f"not valid YAML: {exc}")]) from exc
+    data, source = read_yaml(path, "serving", DEFAULT_CATALOGUE_RESOURCE, PolicyError)
     return parse_catalogue(data, source=source, segment_names=segment_names)
 
 

@@ -365,7 +365,7 @@ def test_all_problems_are_reported_at_once() -> None:
             source="x.yaml",
         )
     problems = info.value.problems
-    assert [(p.segment, p.location) for p in problems] == [
+    assert [(p.item, p.field) for p in problems] == [
         ("segment 'a'", "rule.all[0]"),
         ("segment 'b'", "rule.all[0]"),
     ]

@@ -227,8 +227,17 @@ def model_frame(snapshots: pd.DataFrame) -> pd.DataFrame:
     Categorical features become their position in the fixed category list (LightGBM is told they are
     categorical), so the model takes plain numbers everywhere: in training, in MLflow's pyfunc and in serving.
     """
-    frame = snapshots[list(FEATURE_NAMES)].copy()
-    for name in CATEGORICAL_FEATURES:
-        codes = category_codes(frame[name], CATEGORIES[name])
-        frame[name] = np.where(codes < 0, CATEGORIES[name].index("unknown"), codes).astype(np.float64)
-    return frame.astype(np.float64)
+    return pd.DataFrame(model_matrix(snapshots), columns=list(FEATURE_NAMES), index=snapshots.index)
+
+
+def model_matrix(snapshots: pd.DataFrame) -> np.ndarray:
+    """The values of :func:`model_frame` as one float64 matrix (column-major: filled one feature at a time,
+    without the frame's intermediate copies)."""
+    out = np.empty((len(snapshots), len(FEATURE_NAMES)), dtype=np.float64, order="F")
+    for j, name in enumerate(FEATURE_NAMES):
+        if name in CATEGORICAL_FEATURES:
+            codes = category_codes(snapshots[name], CATEGORIES[name])
+            out[:, j] = np.where(codes < 0, CATEGORIES[name].index("unknown"), codes)
+        else:
+            out[:, j] = snapshots[name].to_numpy(dtype=np.float64, na_value=np.nan)
+    return out

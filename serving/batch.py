@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 
 from features.definitions import FEATURE_NAMES
 from features.segments import RuleSet, assign_segments, default_rules
-from features.snapshots import model_frame
+from features.snapshots import model_matrix
 from serving.batch_policy import CartColumns, cart_columns, decide_profit_batch, decide_rules_batch, risk_bands
 from serving.forest import Forest
 from serving.policy import CartContext, Catalogue, default_catalogue
@@ -147,8 +147,7 @@ class BatchScorer:
         """One row per cart of ``carts`` (snapshot rows, e.g. from :func:`latest_carts`); see the module doc."""
         assert self.rules is not None
         carts = carts.reset_index(drop=True)
-        x = model_frame(carts)
-        matrix = x[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
+        matrix = model_matrix(carts)
         risk, reasons = self.risk_and_reasons(matrix)
         if progress:
             progress("model", len(carts))

@@ -14,8 +14,8 @@ split, and half of those branches are mispredicted (a split sends rows either wa
   ``node = child[2 * node + (x[column[node]] > threshold[node])]``; a leaf is its own child both ways, so a row
   that reached one stays there. The rows' walks are independent, so the processor overlaps them.
 * Blocks run on all cores (numba ``prange``); each tree's leaf values add to its booster's raw score, and for the
-  explained booster each leaf's path contributions (:class:`serving.fastpredict.FastBooster`'s per-leaf table) add
-  to the row's contributions, whose largest ``k`` are picked in the same pass.
+  explained booster each leaf's path contributions (those of :class:`serving.fastpredict.FastBooster`, computed
+  the same way) add to the row's contributions, whose largest ``k`` are picked in the same pass.
 
 Linear trees (``linear_tree=True``) are refused: their leaves are not constants.
 """
@@ -29,8 +29,6 @@ from typing import Any
 import lightgbm as lgb
 import numba
 import numpy as np
-
-from serving.fastpredict import FastBooster
 
 __all__ = ["Explained", "Forest"]
 
@@ -64,7 +62,8 @@ class _Builder:
         self.thr: list[float] = []
         self.child: list[int] = []
         self.value: list[float] = []
-        self.leaf: list[int] = []
+        self.credits: list[dict[int, float]] = []
+        """Per node: for a leaf of an explained tree, its path contributions (feature: amount), else empty."""
 
     def column(self, feature: int, kind: int, categories: frozenset[int] = frozenset()) -> int:
         if not 0 <= feature < self.n_features:
@@ -77,15 +76,16 @@ class _Builder:
         self.thr.append(np.inf)  # a leaf: nothing is greater, so it goes "left", to itself
         self.child += [i, i]
         self.value.append(0.0)
-        self.leaf.append(0)
+        self.credits.append({})
         return i
 
-    def add(self, tree: dict[str, Any], depth: int = 0) -> tuple[int, int]:
-        """Adds a (sub)tree; returns its root node and its depth."""
+    def add(self, tree: dict[str, Any], path: dict[int, float] | None, depth: int = 0) -> tuple[int, int]:
+        """Adds a (sub)tree; returns its root node and its depth. ``path``: for an explained tree, what the splits
+        above credited to each feature (:mod:`serving.fastpredict`'s path attribution), else None."""
         i = self.node()
-        if "split_index" not in tree:  # a leaf (a one-leaf tree has no index: it is leaf 0)
+        if "split_index" not in tree:  # a leaf
             self.value[i] = float(tree["leaf_value"])
-            self.leaf[i] = int(tree.get("leaf_index", 0))
+            self.credits[i] = {f: v for f, v in (path or {}).items() if v != 0.0}
             return i, depth
         feature = int(tree["split_feature"])
         if tree["decision_type"] == "==":
@@ -96,8 +96,15 @@ class _Builder:
             kind = {"NaN": _NAN_LEFT if left else _NAN_RIGHT, "None": _NAN_ZERO,
                     "Zero": _ZERO_LEFT if left else _ZERO_RIGHT}[missing]
             self.col[i], self.thr[i] = self.column(feature, kind), float(tree["threshold"])
-        left_node, left_depth = self.add(tree["left_child"], depth + 1)
-        right_node, right_depth = self.add(tree["right_child"], depth + 1)
+        branches = []
+        for side in ("left_child", "right_child"):
+            step = None
+            if path is not None:  # the move from this node's value to the child's, credited to the split feature
+                child = tree[side]
+                to = float(child["internal_value"] if "split_index" in child else child["leaf_value"])
+                step = {**path, feature: path.get(feature, 0.0) + (to - float(tree["internal_value"]))}
+            branches.append(self.add(tree[side], step, depth + 1))
+        (left_node, left_depth), (right_node, right_depth) = branches
         self.child[2 * i], self.child[2 * i + 1] = left_node, right_node
         return i, max(left_depth, right_depth)
 
@@ -120,7 +127,7 @@ class Forest:
                 if _is_linear(tree["tree_structure"]):
                     raise ValueError("linear trees (linear_tree=True) cannot be scored in batch: their leaves "
                                      "are linear models, not constants")
-                root, depth = b.add(tree["tree_structure"])
+                root, depth = b.add(tree["tree_structure"], {} if g == explained else None)
                 roots.append(root)
                 depths.append(depth)
                 group.append(g)
@@ -142,22 +149,16 @@ class Forest:
         self._thr = np.asarray(b.thr, dtype=np.float64)
         self._child = np.asarray(b.child, dtype=np.int32)
         self._value = np.asarray(b.value, dtype=np.float64)
-        self._leaf = np.asarray(b.leaf, dtype=np.int64)
         self._roots = np.asarray(roots, dtype=np.int32)
         self._depths = np.asarray(depths, dtype=np.int64)
         self._group = np.asarray(group, dtype=np.int64)
         self.n_trees = len(roots)
-        # the explained booster's per-leaf contributions, sparse: a leaf credits only the features on its path
-        table = np.zeros((0, n_features))
-        self._tree_rows = np.full(self.n_trees, -1, dtype=np.int64)  # per tree: its first leaf row in the table
-        if explained is not None:
-            fast = FastBooster(boosters[explained])
-            first = int(np.flatnonzero(self._group == explained)[0])
-            table = fast._table
-            self._tree_rows[first: first + fast.n_trees] = fast._offsets
-        leaf_row, self._credit_feature = np.nonzero(table)
-        self._credit = np.ascontiguousarray(table[leaf_row, self._credit_feature], dtype=np.float64)
-        self._credit_start = np.searchsorted(leaf_row, np.arange(len(table) + 1)).astype(np.int64)
+        # the explained booster's leaves' contributions, sparse (a leaf credits only the features on its path),
+        # features in increasing order: node k's credits are entries credit_start[k]:credit_start[k + 1]
+        sizes = [len(c) for c in b.credits]
+        self._credit_start = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self._credit_feature = np.array([f for c in b.credits for f in sorted(c)], dtype=np.int64)
+        self._credit = np.array([c[f] for c in b.credits for f in sorted(c)], dtype=np.float64)
         self._explains = explained is not None
 
     def _matrix(self, matrix: np.ndarray) -> np.ndarray:
@@ -169,9 +170,8 @@ class Forest:
     def _run(self, matrix: np.ndarray, k: int) -> Explained:
         x = self._matrix(matrix)
         raw, top, values = _evaluate(x, self._src, self._kind, self._bits, self._col, self._thr, self._child,
-                                     self._value, self._leaf, self._roots, self._depths, self._group,
-                                     self.n_boosters, self._tree_rows, self._credit_start, self._credit_feature,
-                                     self._credit, k)
+                                     self._value, self._roots, self._depths, self._group,
+                                     self.n_boosters, self._credit_start, self._credit_feature, self._credit, k)
         return Explained(raw, top, values)
 
     def raw(self, matrix: np.ndarray) -> np.ndarray:
@@ -213,10 +213,9 @@ def _column_value(v: float, kind: int, bits: np.ndarray) -> float:  # pragma: no
 
 @numba.njit(parallel=True, nogil=True, cache=True)
 def _evaluate(x: np.ndarray, src: np.ndarray, kind: np.ndarray, bits: np.ndarray, col: np.ndarray,
-              thr: np.ndarray, child: np.ndarray, value: np.ndarray, leaf: np.ndarray, roots: np.ndarray,
-              depths: np.ndarray, group: np.ndarray, n_groups: int, tree_rows: np.ndarray, credit_start: np.ndarray,
-              credit_feature: np.ndarray, credit: np.ndarray, k: int
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+              thr: np.ndarray, child: np.ndarray, value: np.ndarray, roots: np.ndarray, depths: np.ndarray,
+              group: np.ndarray, n_groups: int, credit_start: np.ndarray, credit_feature: np.ndarray,
+              credit: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
     n, n_features = x.shape
     n_cols = src.shape[0]
     raw = np.zeros((n, n_groups))
@@ -241,10 +240,10 @@ def _evaluate(x: np.ndarray, src: np.ndarray, kind: np.ndarray, bits: np.ndarray
             g = group[t]
             for j in range(m):
                 raw[r0 + j, g] += value[nodes[j]]
-            if k > 0 and tree_rows[t] >= 0:
+            if k > 0:
                 for j in range(m):
-                    row = tree_rows[t] + leaf[nodes[j]]
-                    for e in range(credit_start[row], credit_start[row + 1]):
+                    node = nodes[j]
+                    for e in range(credit_start[node], credit_start[node + 1]):
                         contrib[j, credit_feature[e]] += credit[e]  # skipping zeros: the same sums
         for j in range(m):  # the k largest, largest first; ties to the lower feature index
             for q in range(k):

@@ -22,15 +22,17 @@ Linear trees (``linear_tree=True``) are refused: their leaves are not constants.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import lightgbm as lgb
 import numba
 import numpy as np
 
-__all__ = ["Explained", "Forest"]
+__all__ = ["Explained", "Forest", "compiled"]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 _NAN_LEFT, _NAN_RIGHT, _NAN_ZERO, _ZERO_LEFT, _ZERO_RIGHT, _CATEGORY = range(6)
 """How a column is made from its feature: NaN as -inf / +inf / 0; NaN and zero as -inf / +inf; category set."""
@@ -185,13 +187,27 @@ class Forest:
         return self._run(matrix, min(int(k), self.n_features))
 
 
+def compiled(**options: Any) -> Callable[[F], F]:
+    """``numba.njit(**options)`` with the compiled code kept on disk for the next process (beside the module, or
+    in the user's cache folder when the install is read-only); where no folder is writable, numba refuses to
+    cache at import time, and the function is compiled in memory instead (once per process)."""
+
+    def wrap(fn: F) -> F:
+        try:
+            return cast(F, numba.njit(cache=True, **options)(fn))
+        except RuntimeError:  # "cannot cache function ...: no locator available"
+            return cast(F, numba.njit(**options)(fn))
+
+    return wrap
+
+
 def _is_linear(node: dict[str, Any]) -> bool:
     if "leaf_coeff" in node or "leaf_features" in node:
         return True
     return "left_child" in node and (_is_linear(node["left_child"]) or _is_linear(node["right_child"]))
 
 
-@numba.njit(nogil=True, cache=True)
+@compiled(nogil=True)
 def _column_value(v: float, kind: int, bits: np.ndarray) -> float:  # pragma: no cover - compiled
     if kind == _CATEGORY:
         # LightGBM: NaN and negative codes go right; a code is the value truncated toward zero
@@ -211,7 +227,7 @@ def _column_value(v: float, kind: int, bits: np.ndarray) -> float:  # pragma: no
     return v
 
 
-@numba.njit(parallel=True, nogil=True, cache=True)
+@compiled(parallel=True, nogil=True)
 def _evaluate(x: np.ndarray, src: np.ndarray, kind: np.ndarray, bits: np.ndarray, col: np.ndarray,
               thr: np.ndarray, child: np.ndarray, value: np.ndarray, roots: np.ndarray, depths: np.ndarray,
               group: np.ndarray, n_groups: int, credit_start: np.ndarray, credit_feature: np.ndarray,

@@ -18,15 +18,18 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from serving.fastpredict import FastBooster, merge_boosters
-from serving.forest import Forest
 from serving.policy import NONE
 from serving.uplift_policy import Budget
 from training.uplift_model import UpliftModel
+
+if TYPE_CHECKING:  # imported on first batch: the one-row path (the service) does not load numba
+    from serving.forest import Forest
 
 __all__ = ["DailyBudget", "FastUplift"]
 
@@ -85,6 +88,8 @@ class FastUplift:
         x = matrix if self._identity else matrix[:, self._index]
         m = self.model
         if self._forest is None:  # built on first use: the one-row path does not need it
+            from serving.forest import Forest
+
             self._forest = Forest(self._boosters, len(m.feature_names))
         raw = self._forest.raw(x)
         nb, na = self._n_base, len(self.arms)

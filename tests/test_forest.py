@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import lightgbm as lgb
 import numpy as np
 import pytest
@@ -102,3 +104,25 @@ def test_bad_input_is_refused_with_what_is_wrong(boosters: list[lgb.Booster]) ->
                        lgb.Dataset(x[:, :5], label=y), num_boost_round=3)
     with pytest.raises(ValueError, match="linear trees"):
         Forest([linear], 5)
+
+
+def test_compiled_functions_work_where_nothing_can_be_cached(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read-only install with no writable home: numba refuses ``cache=True`` at import; compile in memory."""
+    import numba
+
+    from serving import forest
+
+    real = numba.njit
+
+    def refusing(*args: Any, **options: Any) -> Any:
+        if options.get("cache"):
+            raise RuntimeError("cannot cache function 'f': no locator available for file 'f.py'")
+        return real(*args, **options)
+
+    monkeypatch.setattr(forest.numba, "njit", refusing)
+
+    @forest.compiled(nogil=True)
+    def twice(x: float) -> float:
+        return 2 * x
+
+    assert twice(2.5) == 5.0

@@ -132,7 +132,7 @@ class BatchScorer:
         self.catalogue = self.catalogue or default_catalogue()
         self.rules = self.rules or default_rules()
         self._forest = Forest([self.model.booster], len(FEATURE_NAMES), explained=0)
-        self._uplift = FastUplift(self.uplift, FEATURE_NAMES) if self.uplift is not None else None
+        self._uplift = FastUplift(self.uplift, FEATURE_NAMES, one_row=False) if self.uplift is not None else None
 
     def risk_and_reasons(self, matrix: np.ndarray) -> tuple[np.ndarray, pd.Series]:
         """Calibrated risk and the top reasons (features that raised the risk most) of every row of the feature

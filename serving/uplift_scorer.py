@@ -44,7 +44,9 @@ def _sigmoid(z: float) -> float:
 class FastUplift:
     """One-row purchase probabilities under every arm, and the expected order value."""
 
-    def __init__(self, model: UpliftModel, feature_names: Sequence[str]) -> None:
+    def __init__(self, model: UpliftModel, feature_names: Sequence[str], one_row: bool = True) -> None:
+        """``one_row``: prepare the one-row path now (the service: its first request must not wait); batch-only
+        users pass False and it is prepared on first use, if ever."""
         missing = [n for n in model.feature_names if n not in feature_names]
         if missing:
             raise ValueError(f"the uplift model needs features this service does not compute: {missing}")
@@ -57,21 +59,30 @@ class FastUplift:
             boosters.append(model.value)
         self._boosters = boosters
         self._forest: Forest | None = None
-        merged, self._starts = merge_boosters(boosters)
-        self._fast = FastBooster(merged)
+        self._merged: tuple[FastBooster, np.ndarray] | None = None
+        if one_row:
+            self._one_row()
         self._n_base = len(model.base)
         self._shifts = np.array([model.shifts[arm] for arm in self.arms])
+
+    def _one_row(self) -> tuple[FastBooster, np.ndarray]:
+        """Every booster merged into one for the leaf lookup, and the first tree of each."""
+        if self._merged is None:
+            merged, starts = merge_boosters(self._boosters)
+            self._merged = (FastBooster(merged), starts)
+        return self._merged
 
     def _row(self, row: np.ndarray) -> np.ndarray:
         return row if self._identity else np.ascontiguousarray(row[self._index])
 
     def _parts(self, row: np.ndarray) -> np.ndarray:
-        return self._fast.raw_parts(self._row(row), self._starts)
+        fast, starts = self._one_row()
+        return fast.raw_parts(self._row(row), starts)
 
     def answer(self, row: np.ndarray) -> tuple[dict[str, float], float]:
         """From one leaf lookup: ``P(bought | cart, arm)`` for every arm and the expected value of the order if
         bought (never below 0), from the cart's feature row (in the service's order)."""
-        parts = self._fast.raw_parts(self._row(row), self._starts)
+        parts = self._parts(row)
         nb = self._n_base
         z = parts[:nb].mean() + self._shifts + parts[nb: nb + len(self.arms)]
         value = max(float(parts[-1]), 0.0) if self.model.value is not None else self.model.value_default

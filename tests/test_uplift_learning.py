@@ -157,6 +157,14 @@ def test_experiment_arms_match_the_service_feature_order(uplift_shop: UpliftShop
 def test_batch_probabilities_equal_the_models(uplift_shop: UpliftShop) -> None:
     model = uplift_shop.result.model
     x = model_frame(uplift_shop.result.test_frame.head(500))
-    probs, values = FastUplift(model, FEATURE_NAMES).batch(x[list(FEATURE_NAMES)].to_numpy(dtype=np.float64))
+    matrix = x[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
+    batch_only = FastUplift(model, FEATURE_NAMES, one_row=False)
+    probs, values = batch_only.batch(matrix)
     np.testing.assert_allclose(probs.to_numpy(), model.purchase_probabilities(x).to_numpy(), atol=1e-10)
     np.testing.assert_allclose(values, model.expected_order_value(x), atol=1e-8)
+    # the one-row path, prepared on first use, answers the same
+    for k in (0, 17, 499):
+        row_probs, row_value = batch_only.answer(matrix[k])
+        assert list(row_probs) == list(probs.columns)
+        np.testing.assert_allclose(list(row_probs.values()), probs.iloc[k].to_numpy(), atol=1e-10)
+        assert row_value == pytest.approx(values[k], abs=1e-8)

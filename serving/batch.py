@@ -155,12 +155,12 @@ class BatchScorer:
         names = list(member.columns)
         flags = member.to_numpy(dtype=bool)
         cols = cart_columns(carts[list(_CONTEXT_COLUMNS)], len(carts))
-        sessions = carts["session_id"].astype(str).tolist()
-        decided = self._decide(sessions, risk, flags, names, cols, carts, matrix)
+        ids = carts["session_id"].astype(str)
+        decided = self._decide(ids, risk, flags, names, cols, carts, matrix)
         if progress:
             progress("policy", len(carts))
         out = pd.DataFrame({
-            "cart_id": sessions,
+            "cart_id": ids.array,
             "customer_id": carts["customer_id"].astype("string"),
             "snapshot_time": carts["snapshot_time"],
             "cart_value": carts["cart_value"].astype(np.float64),
@@ -171,13 +171,13 @@ class BatchScorer:
         })
         return out[list(BATCH_COLUMNS)]
 
-    def _decide(self, sessions: list[str], risk: np.ndarray, flags: np.ndarray, names: list[str],
+    def _decide(self, ids: pd.Series, risk: np.ndarray, flags: np.ndarray, names: list[str],
                 cols: CartColumns, carts: pd.DataFrame, matrix: np.ndarray) -> dict[str, Any]:
         """The decision columns: vectorised (:mod:`serving.batch_policy`, the same answers as the per-cart
         functions), or per cart when a daily budget or segment caps must be spent in order."""
         assert self.catalogue is not None
         cat = self.catalogue
-        n = len(sessions)
+        n = len(ids)
         if self.uplift is None:
             r = decide_rules_batch(risk, flags, names, cols, cat)
             return {"risk_band": r.risk_band, "incentive": r.code, "channel": r.channel, "policy": "rules",
@@ -185,6 +185,7 @@ class BatchScorer:
                     "expected_recovered_revenue": np.nan, "expected_profit": np.nan, "explored": False,
                     "propensity": np.nan, "why": r.reason}
         assert self._uplift is not None
+        sessions = ids.tolist()  # the exploration draws hash each session id
         probs, values = self._uplift.batch(matrix)
         s = cat.uplift
         if s.daily_budget is not None or s.segment_caps:

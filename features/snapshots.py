@@ -81,16 +81,17 @@ def _running(frame: pd.DataFrame, code: np.ndarray) -> pd.DataFrame:
     return frame.groupby(code, sort=False).cumsum()
 
 
-def _running_count(values: np.ndarray, firsts: np.ndarray, rows: np.ndarray | None = None,
-                   sessions: np.ndarray | None = None) -> np.ndarray:
+def _running_count(values: np.ndarray, firsts: np.ndarray,
+                   at: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Cumulative sums within each session of whole numbers (sessions contiguous, starting at ``firsts``): one
     cumulative sum over all rows minus what came before the session, exact for whole numbers below 2**53 (not for
-    prices: those go through :func:`_running`). With ``rows`` (and their ``sessions``), only at those rows."""
+    prices: those go through :func:`_running`). With ``at`` = (rows, their sessions), only at those rows."""
     total = np.cumsum(values)
     if not len(values):
-        return total if rows is None else np.zeros(len(rows), dtype=total.dtype)
+        return total if at is None else np.zeros(len(at[0]), dtype=total.dtype)
     before = total[firsts] - values[firsts]  # the running total just before each session's first row
-    if rows is not None and sessions is not None:
+    if at is not None:
+        rows, sessions = at
         return np.asarray(total[rows] - before[sessions])
     return total - np.repeat(before, np.diff(np.r_[firsts, len(values)]))
 
@@ -136,7 +137,7 @@ def snapshots_from_shop(shop: Shop, latest_only: bool = False) -> pd.DataFrame:
     # the counts are needed at the snapshot rows only; quantities are whole numbers (validated), so one
     # cumulative sum per column is exact for them too
     run = {
-        name: _running_count(v, firsts, rows, sc)
+        name: _running_count(v, firsts, at=(rows, sc))
         for name, v in (("added_qty", np.where(is_add, qty, 0.0)), ("removed_qty", np.where(is_rem, qty, 0.0)),
                         ("n_adds", is_add.astype(np.int64)), ("n_removes", is_rem.astype(np.int64)),
                         ("n_item_views", is_view.astype(np.int64)), ("n_products_viewed", first_view.astype(np.int64)),

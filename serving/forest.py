@@ -86,6 +86,9 @@ class _Builder:
         above credited to each feature (:mod:`serving.fastpredict`'s path attribution), else None."""
         i = self.node()
         if "split_index" not in tree:  # a leaf
+            if "leaf_coeff" in tree or "leaf_features" in tree:
+                raise ValueError("linear trees (linear_tree=True) cannot be scored in batch: their leaves are "
+                                 "linear models, not constants")
             self.value[i] = float(tree["leaf_value"])
             self.credits[i] = {f: v for f, v in (path or {}).items() if v != 0.0}
             return i, depth
@@ -126,9 +129,6 @@ class Forest:
         for g, booster in enumerate(boosters):
             dump = booster.dump_model()
             for tree in dump["tree_info"]:
-                if _is_linear(tree["tree_structure"]):
-                    raise ValueError("linear trees (linear_tree=True) cannot be scored in batch: their leaves "
-                                     "are linear models, not constants")
                 root, depth = b.add(tree["tree_structure"], {} if g == explained else None)
                 roots.append(root)
                 depths.append(depth)
@@ -199,12 +199,6 @@ def compiled(**options: Any) -> Callable[[F], F]:
             return cast(F, numba.njit(**options)(fn))
 
     return wrap
-
-
-def _is_linear(node: dict[str, Any]) -> bool:
-    if "leaf_coeff" in node or "leaf_features" in node:
-        return True
-    return "left_child" in node and (_is_linear(node["left_child"]) or _is_linear(node["right_child"]))
 
 
 @compiled(nogil=True)

@@ -82,11 +82,18 @@ class FastUplift:
     def answer(self, row: np.ndarray) -> tuple[dict[str, float], float]:
         """From one leaf lookup: ``P(bought | cart, arm)`` for every arm and the expected value of the order if
         bought (never below 0), from the cart's feature row (in the service's order)."""
-        parts = self._parts(row)
-        nb = self._n_base
-        z = parts[:nb].mean() + self._shifts + parts[nb: nb + len(self.arms)]
-        value = max(float(parts[-1]), 0.0) if self.model.value is not None else self.model.value_default
-        return {arm: _sigmoid(float(v)) for arm, v in zip(self.arms, z, strict=True)}, value
+        z, value = self._combine(self._parts(row)[None, :])
+        return {arm: _sigmoid(float(v)) for arm, v in zip(self.arms, z[0], strict=True)}, float(value[0])
+
+    def _combine(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """From each row's raw booster scores (columns in the order of the merged boosters: base models, one offset
+        per arm, the order value): each arm's purchase log-odds (mean of the base models + the arm's shift + its
+        offset) and the expected order value (never below 0)."""
+        nb, na = self._n_base, len(self.arms)
+        z = raw[:, :nb].mean(axis=1)[:, None] + self._shifts[None, :] + raw[:, nb: nb + na]
+        if self.model.value is None:
+            return z, np.full(len(raw), self.model.value_default)
+        return z, np.maximum(raw[:, -1], 0.0)
 
     def probabilities(self, row: np.ndarray) -> dict[str, float]:
         """The per-arm purchase probabilities of :meth:`answer`."""
@@ -97,17 +104,12 @@ class FastUplift:
         column per arm) and the expected order values. All the boosters go through the rows together
         (:class:`serving.forest.Forest`: LightGBM's raw scores, bit for bit, in one pass)."""
         x = matrix if self._identity else matrix[:, self._index]
-        m = self.model
         if self._forest is None:  # built on first use: the one-row path does not need it
             from serving.forest import Forest
 
-            self._forest = Forest(self._boosters, len(m.feature_names))
-        raw = self._forest.raw(x)
-        nb, na = self._n_base, len(self.arms)
-        z = raw[:, :nb].mean(axis=1)[:, None] + self._shifts[None, :] + raw[:, nb: nb + na]
-        probs = pd.DataFrame(1.0 / (1.0 + np.exp(-z)), columns=list(self.arms))
-        default = np.full(len(x), m.value_default)
-        return probs, default if m.value is None else np.maximum(raw[:, -1], 0.0)
+            self._forest = Forest(self._boosters, len(self.model.feature_names))
+        z, values = self._combine(self._forest.raw(x))
+        return pd.DataFrame(1.0 / (1.0 + np.exp(-z)), columns=list(self.arms)), values
 
     @property
     def incentives(self) -> tuple[str, ...]:

@@ -87,13 +87,15 @@ def _coerce(col: Column, raw: pd.Series) -> tuple[pd.Series, np.ndarray, str]:
     """
     fast = _stripped_categorical(raw)
     text: pd.Series | None = None
+    blank = np.zeros(len(raw), dtype=bool)  # text that is empty once stripped
     if fast is not None:
         missing = fast.isna().to_numpy()
     else:
         missing = raw.isna().to_numpy()
         if raw.dtype == object or pd.api.types.is_string_dtype(raw.dtype):
             text = raw.astype("string").str.strip()
-            missing = missing | (text == "").fillna(False).to_numpy(dtype=bool)
+            blank = (text.str.len() == 0).fillna(False).to_numpy(dtype=bool)
+            missing = missing | blank
     if col.kind == "time":
         if isinstance(raw.dtype, pd.DatetimeTZDtype):
             typed = raw.dt.tz_convert("UTC")
@@ -105,6 +107,8 @@ def _coerce(col: Column, raw: pd.Series) -> tuple[pd.Series, np.ndarray, str]:
                                    format="ISO8601")
         typed = typed.astype("datetime64[us, UTC]")
         return typed, (~missing) & typed.isna().to_numpy(), "an ISO 8601 time"
+    if col.kind == "int" and pd.api.types.is_integer_dtype(raw.dtype):  # whole numbers already (Parquet)
+        return raw.astype("Int64"), np.zeros(len(raw), dtype=bool), "a whole number"
     if col.kind in ("float", "int"):
         typed = pd.to_numeric(raw, errors="coerce").astype("float64")
         bad = (~missing) & typed.isna().to_numpy()
@@ -126,7 +130,8 @@ def _coerce(col: Column, raw: pd.Series) -> tuple[pd.Series, np.ndarray, str]:
     if fast is not None:
         return fast, np.zeros(len(raw), dtype=bool), "text"
     typed = text if text is not None else raw.astype("string").str.strip()
-    typed = typed.mask(pd.Series(missing, index=raw.index))
+    if blank.any():  # blank text becomes missing
+        typed = typed.mask(pd.Series(blank, index=raw.index))
     return typed, np.zeros(len(raw), dtype=bool), "text"
 
 
@@ -138,6 +143,15 @@ def _coerce_all(columns: list[Column], raw: pd.DataFrame) -> list[tuple[pd.Serie
     """:func:`_coerce` of every column; on two threads for large tables (the work is in Arrow and numpy: about
     twice as fast on two cores)."""
     return thread_map(lambda col: _coerce(col, raw[col.name]), columns, parallel=len(raw) >= PARALLEL_ROWS)
+
+
+def _not_allowed(typed: pd.Series, allowed: tuple[str, ...]) -> np.ndarray:
+    """Rows whose (present) value is not one of ``allowed``; a categorical column is checked per category."""
+    if isinstance(typed.dtype, pd.CategoricalDtype):
+        codes = typed.cat.codes.to_numpy()
+        bad_category = np.r_[~typed.cat.categories.isin(allowed), False]  # code -1 (missing) is fine
+        return np.asarray(bad_category[codes])
+    return np.asarray(typed.notna().to_numpy() & ~typed.isin(allowed).fillna(False).to_numpy())
 
 
 def _fmt(values: pd.Series) -> pd.Series:
@@ -161,14 +175,17 @@ def validate(
         )
     ignored = [c for c in raw.columns if c not in schema.names]
     n = len(raw)
-    reasons = pd.Series("", index=raw.index, dtype="string")
+    reasons: pd.Series | None = None  # made on the first bad row: most tables have none
     counts: Counter[str] = Counter()
     out: dict[str, pd.Series] = {}
 
     def flag(mask: np.ndarray, label: str, values: pd.Series | None, suffix: str = "") -> None:
         """Add ``label: 'value'suffix`` to the reason of the rows in ``mask`` (values quoted only there)."""
+        nonlocal reasons
         if not mask.any():
             return
+        if reasons is None:
+            reasons = pd.Series("", index=raw.index, dtype="string")
         counts[label] += int(mask.sum())
         text = "empty" if values is None else _fmt(values[mask]) + suffix
         prefix = reasons[mask]
@@ -190,15 +207,17 @@ def validate(
         if not col.nullable:
             flag(typed.isna().to_numpy() & ~unparsed, f"{col.name} missing", None)
         if col.allowed is not None:
-            bad = typed.notna().to_numpy() & ~typed.isin(col.allowed).fillna(False).to_numpy()
-            flag(bad, f"{col.name} unknown", values, f" (allowed: {', '.join(col.allowed)})")
+            flag(_not_allowed(typed, col.allowed), f"{col.name} unknown", values,
+                 f" (allowed: {', '.join(col.allowed)})")
         if col.min_value is not None:
             below = (typed < col.min_value).fillna(False).to_numpy(dtype=bool)
             flag(below, f"{col.name} below {col.min_value:g}", values)
         out[col.name] = typed
 
-    bad_mask = (reasons != "").to_numpy()
-    good = pd.DataFrame(out).loc[~bad_mask].reset_index(drop=True)
+    bad_mask = np.zeros(n, dtype=bool) if reasons is None else (reasons != "").to_numpy()
+    # with no bad row the typed columns are taken as they are (no copy of the table)
+    good = pd.DataFrame(out, copy=False) if reasons is None else pd.DataFrame(out).loc[~bad_mask]
+    good = good.reset_index(drop=True)
     for col in schema.columns:
         if col.kind == "int":
             good[col.name] = good[col.name].astype("Int64" if col.nullable else "int64")
@@ -206,7 +225,7 @@ def validate(
             good[col.name] = good[col.name].astype(pd.CategoricalDtype(list(col.allowed or ())))
     bad_rows: pd.DataFrame = raw.loc[bad_mask].astype("string")
     bad_rows.insert(0, "source_row", np.flatnonzero(bad_mask) + 1)
-    bad_rows["reason"] = reasons[bad_mask]
+    bad_rows["reason"] = reasons[bad_mask] if reasons is not None else pd.Series([], dtype="string")
     report = ValidationReport(
         table=schema.name,
         source=source,

@@ -129,3 +129,33 @@ def test_features_command_reports_quarantine_and_writes_json(tmp_path: Path) -> 
     summary = json.loads(result.stdout)
     assert summary["quarantined_rows"] == {"events": 1}
     assert summary["carts"] == 2 and summary["snapshots"] == len(pd.read_parquet(out))
+
+
+def test_typed_columns_are_checked_like_text() -> None:
+    """Parquet gives categories, whole numbers and text as typed columns; they are checked per category and
+    without parsing, and flag the same rows as the text would."""
+    rows = [
+        ("view_item", 1, "p1", "good"),
+        ("teleport", 1, "p1", "event_type unknown: 'teleport'"),
+        ("add_to_cart", -2, "p1", "quantity below 0: '-2'"),
+        ("add_to_cart", None, "   ", "good"),  # blank text is missing, and product_id may be missing
+        ("view_item", 3, " p2 ", "good"),
+    ]
+    raw = pd.DataFrame({
+        "event_time": pd.to_datetime(["2026-01-01T10:00:00Z"] * len(rows), utc=True),
+        "session_id": pd.array(["s1"] * len(rows), dtype="string"),
+        "customer_id": pd.array(["c1"] * len(rows), dtype="string"),
+        "event_type": pd.Categorical([r[0] for r in rows]),
+        "quantity": pd.array([r[1] for r in rows], dtype="Int64"),
+        "product_id": pd.array([r[2] for r in rows], dtype="string"),
+        "category": pd.array(["shoes"] * len(rows), dtype="string"),
+        "price": [9.5] * len(rows),
+    })
+    found = validate(raw, EVENTS)
+    reasons = list(found.bad["reason"])
+    assert [r.split(" (allowed")[0] for r in reasons] == [r[3] for r in rows if r[3] != "good"]
+    assert list(found.bad["source_row"]) == [2, 3]
+    assert found.good["product_id"].isna().tolist() == [False, True, False]
+    assert found.good["product_id"].iloc[2] == "p2"
+    assert found.good["quantity"].tolist()[0] == 1 and str(found.good["quantity"].dtype) == "Int64"
+    assert list(found.good["event_type"].astype(str)) == ["view_item", "add_to_cart", "view_item"]

@@ -131,7 +131,7 @@ def _coerce(col: Column, raw: pd.Series) -> tuple[pd.Series, np.ndarray, str]:
         return fast, np.zeros(len(raw), dtype=bool), "text"
     typed = text if text is not None else raw.astype("string").str.strip()
     if blank.any():  # blank text becomes missing
-        typed = typed.mask(pd.Series(blank, index=raw.index))
+        typed = typed.mask(blank)
     return typed, np.zeros(len(raw), dtype=bool), "text"
 
 

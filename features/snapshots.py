@@ -37,6 +37,8 @@ CATEGORIES: dict[str, tuple[str, ...]] = {"device": DEVICES, "traffic_source": T
 _STEP_BY_CODE = np.array([FUNNEL_STEP[e] for e in EVENT_TYPES], dtype=np.float64)
 _SNAPSHOT_CODES = np.array([EVENT_TYPES.index(e) for e in SNAPSHOT_EVENTS])
 _PURCHASE = EVENT_TYPES.index("purchase")
+_ADD, _REMOVE, _VIEW = (EVENT_TYPES.index(e) for e in ("add_to_cart", "remove_from_cart", "view_item"))
+_IS_SNAPSHOT = np.isin(np.arange(len(EVENT_TYPES)), _SNAPSHOT_CODES)
 
 
 def build_snapshots(ds: Dataset, label_window_hours: float = 24.0, latest_only: bool = False) -> pd.DataFrame:
@@ -44,16 +46,6 @@ def build_snapshots(ds: Dataset, label_window_hours: float = 24.0, latest_only: 
     ``latest_only``, only each session's latest snapshot with something in the cart (what batch scoring needs:
     the same rows, with the same values, as the latest of the full table)."""
     return snapshots_from_shop(prepare_shop(ds, label_window_hours), latest_only=latest_only)
-
-
-def _latest_known(values: np.ndarray, firsts_of_row: np.ndarray) -> np.ndarray:
-    """For each row, the latest non-missing value at or before it within its session (NaN if none)."""
-    idx = np.where(~np.isnan(values), np.arange(len(values)), -1)
-    idx = np.maximum.accumulate(idx) if len(idx) else idx
-    ok = idx >= firsts_of_row
-    out = np.full(len(values), np.nan)
-    out[ok] = values[idx[ok]]
-    return out
 
 
 def _floats(ordered: OrderedEvents, name: str, missing: float) -> np.ndarray:
@@ -76,90 +68,35 @@ def _first_category(
     return pd.Categorical.from_codes(codes, categories=pd.Index(categories))
 
 
-def _running(frame: pd.DataFrame, code: np.ndarray) -> pd.DataFrame:
-    """Cumulative sums within each session (sequential, so the single-cart path can match them exactly)."""
-    return frame.groupby(code, sort=False).cumsum()
-
-
-def _running_count(values: np.ndarray, firsts: np.ndarray,
-                   at: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
-    """Cumulative sums within each session of whole numbers (sessions contiguous, starting at ``firsts``): one
-    cumulative sum over all rows minus what came before the session, exact for whole numbers below 2**53 (not for
-    prices: those go through :func:`_running`). With ``at`` = (rows, their sessions), only at those rows."""
-    total = np.cumsum(values)
-    if not len(values):
-        return total if at is None else np.zeros(len(at[0]), dtype=total.dtype)
-    before = total[firsts] - values[firsts]  # the running total just before each session's first row
-    if at is not None:
-        rows, sessions = at
-        return np.asarray(total[rows] - before[sessions])
-    return total - np.repeat(before, np.diff(np.r_[firsts, len(values)]))
-
-
-def _last_with_cart(rows: np.ndarray, session: np.ndarray, cart_value: np.ndarray) -> np.ndarray:
-    """Of the snapshot rows (in event order, sessions contiguous), each session's last with ``cart_value > 0``."""
-    kept = np.flatnonzero(cart_value > 0)
-    ks = session[kept]
-    last = np.r_[ks[1:] != ks[:-1], True] if len(ks) else np.zeros(0, dtype=bool)
-    return np.asarray(rows[kept[last]])
-
-
 def snapshots_from_shop(shop: Shop, latest_only: bool = False) -> pd.DataFrame:
     """Snapshots of a prepared shop (see :func:`build_snapshots`)."""
+    from features.scan import SCAN_COLUMNS, snapshot_scan  # compiled code: not loaded by the service
+
     ordered = shop.ordered
     code = ordered.session_code
     t = ordered.time_us
     firsts, _ = session_bounds(code)
-    first_of_row = firsts[code] if len(code) else code
     etype = ordered.event_code
-    is_add = etype == EVENT_TYPES.index("add_to_cart")
-    is_rem = etype == EVENT_TYPES.index("remove_from_cart")
-    is_view = etype == EVENT_TYPES.index("view_item")
-    qty = _floats(ordered, "quantity", 1.0)
-    price = _floats(ordered, "price", 0.0)
-    line = price * qty
     product = ordered.codes("product_id")
-    # a product counts once, at its first view_item in the session
-    seen = is_view & (product >= 0)
-    first_view = np.zeros(len(code), dtype=bool)
-    pair = code[seen].astype(np.int64) * (int(product.max()) + 1 if len(product) else 1) + product[seen]
-    _, firsts_seen = np.unique(pair, return_index=True)  # the first occurrence of each (session, product)
-    first_view[np.flatnonzero(seen)[firsts_seen]] = True
-    step = np.where(etype == _PURCHASE, 0.0, _STEP_BY_CODE[etype])
-    values = _running(pd.DataFrame({"added_value": np.where(is_add, line, 0.0),
-                                    "removed_value": np.where(is_rem, line, 0.0)}), code)
-    net_value = values["added_value"].to_numpy() - values["removed_value"].to_numpy()
-    is_snap = np.isin(etype, _SNAPSHOT_CODES) & (_running_count(is_add.astype(np.int64), firsts) >= 1)
-    rows = np.flatnonzero(is_snap)
-    if latest_only:
-        rows = _last_with_cart(rows, code[rows], net_value[rows])
+    rows, scan = snapshot_scan(
+        code, etype, _floats(ordered, "quantity", 1.0), _floats(ordered, "price", 0.0), product,
+        _floats(ordered, "shipping_fee", np.nan), _floats(ordered, "free_shipping_threshold", np.nan),
+        _floats(ordered, "account_required", np.nan), _STEP_BY_CODE, _IS_SNAPSHOT, _ADD, _REMOVE, _VIEW,
+        _PURCHASE, latest_only)
+    run = {name: scan[:, j] for j, name in enumerate(SCAN_COLUMNS)}
     sc = code[rows]
-    # the counts are needed at the snapshot rows only; quantities are whole numbers (validated), so one
-    # cumulative sum per column is exact for them too
-    run = {
-        name: _running_count(v, firsts, at=(rows, sc))
-        for name, v in (("added_qty", np.where(is_add, qty, 0.0)), ("removed_qty", np.where(is_rem, qty, 0.0)),
-                        ("n_adds", is_add.astype(np.int64)), ("n_removes", is_rem.astype(np.int64)),
-                        ("n_item_views", is_view.astype(np.int64)), ("n_products_viewed", first_view.astype(np.int64)),
-                        ("n_events", np.ones(len(code), dtype=np.int64)))
-    }
-    max_step = pd.Series(step).groupby(code, sort=False).cummax().to_numpy()
-    fee = _latest_known(_floats(ordered, "shipping_fee", np.nan), first_of_row)
-    threshold = _latest_known(_floats(ordered, "free_shipping_threshold", np.nan), first_of_row)
-    account = _latest_known(_floats(ordered, "account_required", np.nan), first_of_row)
-
+    session_first = firsts[sc]
     st = t[rows]
     sessions = shop.sessions
     start = sessions["start_us"].to_numpy()[sc]
-    prev_t = np.where(rows > first_of_row[rows], t[np.maximum(rows - 1, 0)], st)
-    cart_value = np.maximum(net_value[rows], 0.0)
+    prev_t = np.where(rows > session_first, t[np.maximum(rows - 1, 0)], st)
+    cart_value = np.maximum(run["net_value"], 0.0)
     cart_items = np.maximum(run["added_qty"] - run["removed_qty"], 0.0)
-    fee_s, thr_s = fee[rows], threshold[rows]
+    fee_s, thr_s = run["shipping_fee"], run["free_shipping_threshold"]
     with np.errstate(invalid="ignore", divide="ignore"):
         to_free = np.where(np.isnan(thr_s), np.nan, np.maximum(thr_s - cart_value, 0.0))
         fee_share = np.where(np.isnan(fee_s) | (cart_value <= 0), np.nan, fee_s / cart_value)
     when = pd.DatetimeIndex(st.astype("datetime64[us]"))
-    session_first = first_of_row[rows]
     cust_code = shop.session_customer[sc]
 
     profile = compute_profiles(shop, cust_code, start)
@@ -172,14 +109,14 @@ def snapshots_from_shop(shop: Shop, latest_only: bool = False) -> pd.DataFrame:
     session_ids = pd.Series(ordered.session_ids.take(sc), dtype="string").array
     features: dict[str, object] = {
         "funnel_step": _STEP_BY_CODE[etype[rows]],
-        "max_funnel_step": max_step[rows],
+        "max_funnel_step": run["max_step"],
         "cart_items": cart_items,
         "cart_value": cart_value,
-        "n_adds": run["n_adds"].astype(np.float64),
-        "n_removes": run["n_removes"].astype(np.float64),
-        "n_item_views": run["n_item_views"].astype(np.float64),
-        "n_products_viewed": run["n_products_viewed"].astype(np.float64),
-        "n_events": run["n_events"].astype(np.float64),
+        "n_adds": run["n_adds"],
+        "n_removes": run["n_removes"],
+        "n_item_views": run["n_item_views"],
+        "n_products_viewed": run["n_products_viewed"],
+        "n_events": run["n_events"],
         "session_seconds": (st - start) / US_PER_SECOND,
         "seconds_since_prev_event": (st - prev_t) / US_PER_SECOND,
         "hour": when.hour.to_numpy().astype(np.float64),
@@ -190,7 +127,7 @@ def snapshots_from_shop(shop: Shop, latest_only: bool = False) -> pd.DataFrame:
         "free_shipping_threshold": thr_s,
         "amount_to_free_shipping": to_free,
         "fee_share_of_cart": fee_share,
-        "account_required": account[rows],
+        "account_required": run["account_required"],
         "is_guest": (cust_code < 0).astype(np.float64),
         **history,
     }
@@ -198,7 +135,7 @@ def snapshots_from_shop(shop: Shop, latest_only: bool = False) -> pd.DataFrame:
         {
             "snapshot_id": session_ids
             + "#"
-            + pd.array(run["n_events"].astype(str), dtype="string"),
+            + pd.array(run["n_events"].astype(np.int64).astype(str), dtype="string"),
             "session_id": session_ids,
             "customer_id": sessions["customer_id"].take(sc).to_numpy(),
             "snapshot_time": pd.DatetimeIndex(st.astype("datetime64[us]")).tz_localize("UTC"),

@@ -22,17 +22,17 @@ Linear trees (``linear_tree=True``) are refused: their leaves are not constants.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any
 
 import lightgbm as lgb
 import numba
 import numpy as np
 
-__all__ = ["Explained", "Forest", "compiled"]
+from features.compiled import compiled
 
-F = TypeVar("F", bound=Callable[..., Any])
+__all__ = ["Explained", "Forest", "compiled"]
 
 _NAN_LEFT, _NAN_RIGHT, _NAN_ZERO, _ZERO_LEFT, _ZERO_RIGHT, _CATEGORY = range(6)
 """How a column is made from its feature: NaN as -inf / +inf / 0; NaN and zero as -inf / +inf; category set."""
@@ -185,20 +185,6 @@ class Forest:
         if not self._explains:
             raise ValueError("this forest explains no booster: build it with explained=<booster index>")
         return self._run(matrix, min(int(k), self.n_features))
-
-
-def compiled(**options: Any) -> Callable[[F], F]:
-    """``numba.njit(**options)`` with the compiled code kept on disk for the next process (beside the module, or
-    in the user's cache folder when the install is read-only); where no folder is writable, numba refuses to
-    cache at import time, and the function is compiled in memory instead (once per process)."""
-
-    def wrap(fn: F) -> F:
-        try:
-            return cast(F, numba.njit(cache=True, **options)(fn))
-        except RuntimeError:  # "cannot cache function ...: no locator available"
-            return cast(F, numba.njit(**options)(fn))
-
-    return wrap
 
 
 @compiled(nogil=True)

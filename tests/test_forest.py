@@ -110,7 +110,7 @@ def test_compiled_functions_work_where_nothing_can_be_cached(monkeypatch: pytest
     """A read-only install with no writable home: numba refuses ``cache=True`` at import; compile in memory."""
     import numba
 
-    from serving import forest
+    from features import compiled as module
 
     real = numba.njit
 
@@ -119,9 +119,9 @@ def test_compiled_functions_work_where_nothing_can_be_cached(monkeypatch: pytest
             raise RuntimeError("cannot cache function 'f': no locator available for file 'f.py'")
         return real(*args, **options)
 
-    monkeypatch.setattr(forest.numba, "njit", refusing)
+    monkeypatch.setattr(module.numba, "njit", refusing)
 
-    @forest.compiled(nogil=True)
+    @module.compiled(nogil=True)
     def twice(x: float) -> float:
         return 2 * x
 

@@ -1,0 +1,168 @@
+"""One compiled pass over the events for what pandas and numpy would do in many.
+
+The event log is put in canonical order (session, time, file position) by :func:`canonical_order`, the per-session
+facts of :func:`features.sessions.session_table` come from :func:`session_facts`, and every session signal of a
+cart snapshot (running counts and values, the furthest funnel step, the latest shipping terms) from
+:func:`snapshot_scan`: one loop each, in the events' order, adding one event at a time as the single-cart path
+(:func:`features.online.session_features`) does, so both give the same numbers bit for bit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from features.compiled import compiled
+
+SCAN_COLUMNS: tuple[str, ...] = (
+    "added_qty", "removed_qty", "n_adds", "n_removes", "n_item_views", "n_products_viewed", "n_events",
+    "net_value", "max_step", "shipping_fee", "free_shipping_threshold", "account_required",
+)
+"""The columns of :func:`snapshot_scan`'s matrix, in order."""
+
+
+@compiled(nogil=True)
+def canonical_order(code: np.ndarray, time_us: np.ndarray, n_codes: int) -> np.ndarray:  # pragma: no cover
+    """Positions that sort the events by (session code, time, position): ``np.lexsort((arange, time, code))``.
+
+    A counting sort by code (stable, so each session keeps its file order), then each session whose times go
+    back somewhere is sorted by time with a stable insertion sort (logs are mostly in time order already)."""
+    n = code.shape[0]
+    start = np.zeros(n_codes + 1, dtype=np.int64)
+    for i in range(n):
+        start[code[i] + 1] += 1
+    for c in range(n_codes):
+        start[c + 1] += start[c]
+    fill = start[:-1].copy()
+    order = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        c = code[i]
+        order[fill[c]] = i
+        fill[c] += 1
+    for c in range(n_codes):
+        lo, hi = start[c], start[c + 1]
+        for j in range(lo + 1, hi):
+            pos = order[j]
+            t = time_us[pos]
+            k = j - 1
+            while k >= lo and time_us[order[k]] > t:  # strictly later only: ties keep the file order
+                order[k + 1] = order[k]
+                k -= 1
+            order[k + 1] = pos
+    return order
+
+
+@compiled(nogil=True)
+def session_facts(code: np.ndarray, time_us: np.ndarray, event_code: np.ndarray, customer_code: np.ndarray,
+                  n_sessions: int, add: int, purchase: int) -> tuple[np.ndarray, ...]:  # pragma: no cover
+    """Per session (events in canonical order): start, end, first purchase time and first add-to-cart time
+    (float, inf when none), and the customer code of its first event that names one (-1 when none)."""
+    start = np.empty(n_sessions, dtype=np.int64)
+    end = np.empty(n_sessions, dtype=np.int64)
+    purchase_us = np.full(n_sessions, np.inf)
+    first_cart = np.full(n_sessions, np.inf)
+    customer = np.full(n_sessions, -1, dtype=np.int64)
+    for i in range(code.shape[0]):
+        s = code[i]
+        if i == 0 or code[i - 1] != s:
+            start[s] = time_us[i]
+        end[s] = time_us[i]
+        e = event_code[i]
+        if e == purchase and purchase_us[s] == np.inf:
+            purchase_us[s] = time_us[i]
+        elif e == add and first_cart[s] == np.inf:
+            first_cart[s] = time_us[i]
+        if customer[s] < 0 and customer_code[i] >= 0:
+            customer[s] = customer_code[i]
+    return start, end, purchase_us, first_cart, customer
+
+
+@compiled(nogil=True)
+def snapshot_scan(code: np.ndarray, event_code: np.ndarray, quantity: np.ndarray, price: np.ndarray,
+                  product: np.ndarray, fee: np.ndarray, threshold: np.ndarray, account: np.ndarray,
+                  step_of: np.ndarray, is_snapshot: np.ndarray, add: int, remove: int, view: int, purchase: int,
+                  latest_only: bool) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+    """The cart snapshots of a shop's events (canonical order, sessions contiguous): the positions of the
+    snapshot events, and per snapshot the columns of :data:`SCAN_COLUMNS`, each the running value over the
+    session's events up to and including the snapshot event.
+
+    A snapshot is an event of a snapshot type (``is_snapshot[event code]``) once the session has an
+    add-to-cart; with ``latest_only``, only each session's last snapshot with a positive net cart value.
+    ``product`` is a product code (-1 when none): a product counts once, at its first ``view_item`` in the
+    session. ``fee``, ``threshold`` and ``account`` are NaN where the event does not say; the latest said counts.
+    """
+    n = code.shape[0]
+    bound = 0
+    for i in range(n):
+        if is_snapshot[event_code[i]]:
+            bound += 1
+    n_products = 0
+    for i in range(n):
+        if product[i] >= n_products:
+            n_products = product[i] + 1
+    seen_in = np.full(n_products, -1, dtype=np.int64)  # the session that last viewed each product
+    rows = np.empty(bound, dtype=np.int64)
+    out = np.empty((bound, 12), dtype=np.float64)
+    k = 0
+    pending = False  # latest_only: a snapshot of the current session is kept at row k
+    added_qty = removed_qty = added_value = removed_value = max_step = 0.0
+    n_adds = n_removes = n_views = n_viewed = n_events = 0
+    fee_now = threshold_now = account_now = np.nan
+    for i in range(n):
+        s = code[i]
+        if i == 0 or code[i - 1] != s:
+            if pending:
+                k += 1
+                pending = False
+            added_qty = removed_qty = added_value = removed_value = max_step = 0.0
+            n_adds = n_removes = n_views = n_viewed = n_events = 0
+            fee_now = threshold_now = account_now = np.nan
+        e = event_code[i]
+        n_events += 1
+        if e == add:
+            n_adds += 1
+            added_qty += quantity[i]
+            added_value += price[i] * quantity[i]
+        elif e == remove:
+            n_removes += 1
+            removed_qty += quantity[i]
+            removed_value += price[i] * quantity[i]
+        elif e == view:
+            n_views += 1
+            p = product[i]
+            if p >= 0 and seen_in[p] != s:
+                seen_in[p] = s
+                n_viewed += 1
+        if e != purchase and step_of[e] > max_step:
+            max_step = step_of[e]
+        if fee[i] == fee[i]:
+            fee_now = fee[i]
+        if threshold[i] == threshold[i]:
+            threshold_now = threshold[i]
+        if account[i] == account[i]:
+            account_now = account[i]
+        if not is_snapshot[e] or n_adds == 0:
+            continue
+        net = added_value - removed_value
+        if latest_only:
+            if net <= 0:
+                continue
+            pending = True
+        rows[k] = i
+        row = out[k]
+        row[0] = added_qty
+        row[1] = removed_qty
+        row[2] = n_adds
+        row[3] = n_removes
+        row[4] = n_views
+        row[5] = n_viewed
+        row[6] = n_events
+        row[7] = net
+        row[8] = max_step
+        row[9] = fee_now
+        row[10] = threshold_now
+        row[11] = account_now
+        if not latest_only:
+            k += 1
+    if pending:
+        k += 1
+    return rows[:k].copy(), out[:k].copy()

@@ -124,7 +124,9 @@ def order_events(events: pd.DataFrame) -> OrderedEvents:
         # already grouped by session (codes follow first appearance) and in time order: nothing to sort
         return OrderedEvents(events, None, codes.astype(np.int64), time_us, etype, pd.Index(uniques),
                              cust_codes.astype(np.int64), pd.Index(cust_ids))
-    order = np.lexsort((np.arange(len(events)), time_us, codes))
+    from features.scan import canonical_order  # compiled code: not loaded by the service
+
+    order = canonical_order(codes.astype(np.int64), time_us, len(uniques))  # = lexsort((arange, time, codes))
     sorted_codes = codes[order]
     # renumber sessions so that codes increase along the sort (0, 1, 2, ...)
     new_code = np.empty(len(uniques), dtype=np.int64)
@@ -162,24 +164,13 @@ def session_table(ordered: OrderedEvents) -> pd.DataFrame:
     code = ordered.session_code
     n = len(ordered.session_ids)
     t = ordered.time_us
-    firsts, lasts = session_bounds(code)
-    start = t[firsts]
-    end = t[lasts]
-    is_add = ordered.event_code == EVENT_TYPES.index("add_to_cart")
-    is_buy = ordered.event_code == EVENT_TYPES.index("purchase")
-    purchase = np.full(n, np.inf)
-    np.minimum.at(purchase, code[is_buy], t[is_buy].astype(np.float64))
-    first_cart = np.full(n, np.inf)
-    np.minimum.at(first_cart, code[is_add], t[is_add].astype(np.float64))
-    # the customer of a session is that of its first event that names one
-    known = np.flatnonzero(ordered.customer_code >= 0)
-    first_known = known[np.r_[True, code[known][1:] != code[known][:-1]]] if len(known) else known
-    customer = np.full(n, -1, dtype=np.int64)
-    customer[code[first_known]] = ordered.customer_code[first_known]
-    customer_id = pd.Series(pd.NA, index=range(n), dtype="string")
-    if len(ordered.customer_ids):
-        named = customer >= 0
-        customer_id[named] = ordered.customer_ids.take(customer[named]).to_numpy()
+    from features.scan import session_facts  # compiled code: not loaded by the service
+
+    start, end, purchase, first_cart, customer = session_facts(
+        code, t, ordered.event_code, ordered.customer_code, n, EVENT_TYPES.index("add_to_cart"),
+        EVENT_TYPES.index("purchase"))
+    # -1 (a guest) takes a missing value
+    customer_id = pd.Series(pd.array(ordered.customer_ids.array, dtype="string").take(customer, allow_fill=True))
     return pd.DataFrame(
         {
             "session_id": pd.Series(ordered.session_ids, dtype="string").to_numpy(),

@@ -1,4 +1,4 @@
-"""Point-in-time ("as of") lookups without a Python loop.
+"""Point-in-time ("as of") lookups without a Python loop (compiled: :mod:`features.scan`).
 
 Given items (a key such as a customer, a time, optional values) and queries (a key and a time), answer for every
 query how many items of the same key happened before the query time, their total value and the time of the latest
@@ -79,6 +79,28 @@ def as_of(
     With ``inclusive=False`` an item counts when ``item_time < query_time``; with ``inclusive=True`` when
     ``item_time <= query_time``.
     """
+    item_key = np.asarray(item_key, dtype=np.int64)
+    item_time = np.asarray(item_time, dtype=np.int64)
+    query_key = np.asarray(query_key, dtype=np.int64)
+    query_time = np.asarray(query_time, dtype=np.int64)
+    if (len(item_key) and item_key.min() < 0) or (len(query_key) and query_key.min() < 0):
+        raise ValueError("as_of: keys must be non-negative (factorised ids; leave guests out)")
+    from features.scan import as_of_bounds, key_time_order  # compiled code: not loaded by the service
+
+    n_keys = int(max(item_key.max(initial=-1), query_key.max(initial=-1))) + 1
+    order, start = key_time_order(item_key, item_time, n_keys)
+    first, stop = as_of_bounds(order, start, item_time, query_key, query_time, inclusive)
+    return AsOf(order=order, first=first, stop=stop)
+
+
+def as_of_sorted(
+    item_key: np.ndarray,
+    item_time: np.ndarray,
+    query_key: np.ndarray,
+    query_time: np.ndarray,
+    inclusive: bool = False,
+) -> AsOf:
+    """:func:`as_of` with numpy sorts only (the reference the compiled version is tested against)."""
     item_key = np.asarray(item_key, dtype=np.int64)
     item_time = np.asarray(item_time, dtype=np.int64)
     query_key = np.asarray(query_key, dtype=np.int64)

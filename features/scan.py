@@ -166,3 +166,54 @@ def snapshot_scan(code: np.ndarray, event_code: np.ndarray, quantity: np.ndarray
     if pending:
         k += 1
     return rows[:k].copy(), out[:k].copy()
+
+
+@compiled(nogil=True)
+def key_time_order(key: np.ndarray, time: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+    """Positions that sort items by (key, time), and where each key's items start in that order (``n_keys + 1``
+    bounds). Keys are 0 <= key < n_keys. A counting sort by key, then each key's items sorted by time where they
+    are not in time order already (a stable merge sort)."""
+    n = key.shape[0]
+    start = np.zeros(n_keys + 1, dtype=np.int64)
+    for i in range(n):
+        start[key[i] + 1] += 1
+    for c in range(n_keys):
+        start[c + 1] += start[c]
+    fill = start[:-1].copy()
+    order = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        c = key[i]
+        order[fill[c]] = i
+        fill[c] += 1
+    for c in range(n_keys):
+        lo, hi = start[c], start[c + 1]
+        for j in range(lo + 1, hi):
+            if time[order[j]] < time[order[j - 1]]:
+                part = order[lo:hi].copy()
+                order[lo:hi] = part[np.argsort(time[part], kind="mergesort")]
+                break
+    return order, start
+
+
+@compiled(nogil=True)
+def as_of_bounds(order: np.ndarray, start: np.ndarray, item_time: np.ndarray, query_key: np.ndarray,
+                 query_time: np.ndarray, inclusive: bool) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+    """For each query, the sorted positions (in ``order``, from :func:`key_time_order`) of the first item of its
+    key and just after the last item of its key that is before the query time (at or before, ``inclusive``)."""
+    q = query_key.shape[0]
+    first = np.empty(q, dtype=np.int64)
+    stop = np.empty(q, dtype=np.int64)
+    for j in range(q):
+        k = query_key[j]
+        lo, hi = start[k], start[k + 1]
+        first[j] = lo
+        t = query_time[j]
+        while lo < hi:  # the first item at (strict) or after (inclusive) the query time
+            mid = (lo + hi) >> 1
+            it = item_time[order[mid]]
+            if it < t or (inclusive and it == t):
+                lo = mid + 1
+            else:
+                hi = mid
+        stop[j] = lo
+    return first, stop

@@ -39,3 +39,34 @@ def test_session_facts() -> None:
         assert first_cart[session] == (t[adds[0]] if len(adds) else np.inf)
         named = rows[customer[rows] >= 0]
         assert who[session] == (customer[named[0]] if len(named) else -1)
+
+
+@pytest.mark.parametrize("inclusive", [False, True])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_as_of_equals_the_sorting_reference(seed: int, inclusive: bool) -> None:
+    from features.asof import as_of, as_of_sorted
+
+    rng = np.random.default_rng(seed)
+    n, q, keys = 3_000, 2_000, 120
+    item_key, item_time = rng.integers(0, keys, n), rng.integers(0, 60, n)  # many ties in time
+    if seed == 1:  # most keys' items already in time order, one key's in reverse
+        item_time = np.sort(item_time)
+        item_time[item_key == 7] = item_time[item_key == 7][::-1]
+    query_key, query_time = rng.integers(0, keys + 10, q), rng.integers(-5, 65, q)  # some keys have no items
+    values = rng.normal(size=n).round(2)
+    got = as_of(item_key, item_time, query_key, query_time, inclusive=inclusive)
+    ref = as_of_sorted(item_key, item_time, query_key, query_time, inclusive=inclusive)
+    assert np.array_equal(got.count, ref.count)
+    np.testing.assert_allclose(got.total(values), ref.total(values), atol=1e-9)
+    np.testing.assert_array_equal(got.last(item_time), ref.last(item_time))
+    np.testing.assert_array_equal(got.first_value(item_time), ref.first_value(item_time))
+    brute = [(item_key == k) & ((item_time <= t) if inclusive else (item_time < t))
+             for k, t in zip(query_key[:200], query_time[:200], strict=True)]
+    assert [int(b.sum()) for b in brute] == got.count[:200].tolist()
+
+
+def test_as_of_refuses_negative_keys() -> None:
+    from features.asof import as_of
+
+    with pytest.raises(ValueError, match="non-negative"):
+        as_of(np.array([0, -1]), np.array([1, 2]), np.array([0]), np.array([3]))

@@ -77,7 +77,7 @@ def session_facts(code: np.ndarray, time_us: np.ndarray, event_code: np.ndarray,
 
 
 @compiled(nogil=True)
-def snapshot_scan(code: np.ndarray, event_code: np.ndarray, quantity: np.ndarray, price: np.ndarray,
+def snapshot_scan(code: np.ndarray, event_code: np.ndarray, source: np.ndarray, quantity: np.ndarray, price: np.ndarray,
                   product: np.ndarray, fee: np.ndarray, threshold: np.ndarray, account: np.ndarray,
                   step_of: np.ndarray, is_snapshot: np.ndarray, add: int, remove: int, view: int, purchase: int,
                   latest_only: bool) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
@@ -85,6 +85,8 @@ def snapshot_scan(code: np.ndarray, event_code: np.ndarray, quantity: np.ndarray
     snapshot events, and per snapshot the columns of :data:`SCAN_COLUMNS`, each the running value over the
     session's events up to and including the snapshot event.
 
+    ``code`` and ``event_code`` are in canonical order; the other event columns in the source's order, and event
+    ``i`` of the canonical order is ``source[i]`` of the source (reading them there costs no reordered copies).
     A snapshot is an event of a snapshot type (``is_snapshot[event code]``) once the session has an
     add-to-cart; with ``latest_only``, only each session's last snapshot with a positive net cart value.
     ``product`` is a product code (-1 when none): a product counts once, at its first ``view_item`` in the
@@ -98,7 +100,7 @@ def snapshot_scan(code: np.ndarray, event_code: np.ndarray, quantity: np.ndarray
     n_products = 0
     for i in range(n):
         if product[i] >= n_products:
-            n_products = product[i] + 1
+            n_products = product[i] + 1  # any order: the source's will do
     seen_in = np.full(n_products, -1, dtype=np.int64)  # the session that last viewed each product
     rows = np.empty(bound, dtype=np.int64)
     out = np.empty((bound, 12), dtype=np.float64)
@@ -117,29 +119,30 @@ def snapshot_scan(code: np.ndarray, event_code: np.ndarray, quantity: np.ndarray
             n_adds = n_removes = n_views = n_viewed = n_events = 0
             fee_now = threshold_now = account_now = np.nan
         e = event_code[i]
+        r = source[i]
         n_events += 1
         if e == add:
             n_adds += 1
-            added_qty += quantity[i]
-            added_value += price[i] * quantity[i]
+            added_qty += quantity[r]
+            added_value += price[r] * quantity[r]
         elif e == remove:
             n_removes += 1
-            removed_qty += quantity[i]
-            removed_value += price[i] * quantity[i]
+            removed_qty += quantity[r]
+            removed_value += price[r] * quantity[r]
         elif e == view:
             n_views += 1
-            p = product[i]
+            p = product[r]
             if p >= 0 and seen_in[p] != s:
                 seen_in[p] = s
                 n_viewed += 1
         if e != purchase and step_of[e] > max_step:
             max_step = step_of[e]
-        if fee[i] == fee[i]:
-            fee_now = fee[i]
-        if threshold[i] == threshold[i]:
-            threshold_now = threshold[i]
-        if account[i] == account[i]:
-            account_now = account[i]
+        if fee[r] == fee[r]:
+            fee_now = fee[r]
+        if threshold[r] == threshold[r]:
+            threshold_now = threshold[r]
+        if account[r] == account[r]:
+            account_now = account[r]
         if not is_snapshot[e] or n_adds == 0:
             continue
         net = added_value - removed_value

@@ -85,18 +85,6 @@ class OrderedEvents:
             col = col.take(self.order)
         return col.reset_index(drop=True)
 
-    def floats(self, name: str, missing: float) -> np.ndarray:
-        """A numeric (or boolean) column in canonical order as float64, ``missing`` where empty (converted
-        first, then reordered as plain numbers: cheaper than reordering a nullable column)."""
-        values = np.asarray(self.source[name].to_numpy(dtype=np.float64, na_value=missing))
-        return values if self.order is None else values[self.order]
-
-    def codes(self, name: str) -> np.ndarray:
-        """``pd.factorize`` codes of a column in canonical order (-1 where empty): the column is factorised as
-        it is and only the codes are reordered (reordering numbers is cheaper than reordering text)."""
-        codes = np.asarray(pd.factorize(self.source[name])[0])
-        return codes if self.order is None else codes[self.order]
-
     @property
     def events(self) -> pd.DataFrame:
         """The whole event table in canonical order (copies it; for tests and small data)."""

@@ -49,10 +49,10 @@ def build_snapshots(ds: Dataset, label_window_hours: float = 24.0, latest_only: 
 
 
 def _floats(ordered: OrderedEvents, name: str, missing: float) -> np.ndarray:
-    """A numeric (or boolean) event column in canonical order as float64, ``missing`` where empty."""
+    """A numeric (or boolean) event column as float64 in the source's order, ``missing`` where empty."""
     if name not in ordered.source.columns:
         return np.full(len(ordered.time_us), missing)
-    return ordered.floats(name, missing)
+    return np.asarray(ordered.source[name].to_numpy(dtype=np.float64, na_value=missing))
 
 
 def _first_category(
@@ -77,9 +77,10 @@ def snapshots_from_shop(shop: Shop, latest_only: bool = False) -> pd.DataFrame:
     t = ordered.time_us
     firsts, _ = session_bounds(code)
     etype = ordered.event_code
-    product = ordered.codes("product_id")
+    source = ordered.order if ordered.order is not None else np.arange(len(code))
+    product = np.asarray(pd.factorize(ordered.source["product_id"])[0], dtype=np.int64)  # in the source's order
     rows, scan = snapshot_scan(
-        code, etype, _floats(ordered, "quantity", 1.0), _floats(ordered, "price", 0.0), product,
+        code, etype, source, _floats(ordered, "quantity", 1.0), _floats(ordered, "price", 0.0), product,
         _floats(ordered, "shipping_fee", np.nan), _floats(ordered, "free_shipping_threshold", np.nan),
         _floats(ordered, "account_required", np.nan), _STEP_BY_CODE, _IS_SNAPSHOT, _ADD, _REMOVE, _VIEW,
         _PURCHASE, latest_only)

@@ -103,18 +103,29 @@ def latest_report_path() -> Path:
     return get_settings().home / "report" / "latest.html"
 
 
-def write_report(run: BatchRun, out: Path) -> Any:
-    """Build and write the HTML report of a batch run (atomically), and keep a copy for ``/report``."""
-    from serving.exports import write_text_atomic
+def render_report(run: BatchRun) -> tuple[Any, str]:
+    """The report's figures and its HTML page."""
     from serving.report import build_report, experiment_outcomes, render_html
 
     experiments = None
     if run.dataset.experiments is not None and len(run.dataset.experiments):
         experiments = experiment_outcomes(run.snapshots, run.dataset.experiments)
     data = build_report(run.scored, run.snapshots, experiments)
-    page = render_html(data)
+    return data, render_html(data)
+
+
+def save_report(page: str, out: Path) -> None:
+    """Write the page (atomically) and keep a copy for the service's ``/report``."""
+    from serving.exports import write_text_atomic
+
     write_text_atomic(out, page)
     write_text_atomic(latest_report_path(), page)
+
+
+def write_report(run: BatchRun, out: Path) -> Any:
+    """Build and write the HTML report of a batch run; return its figures."""
+    data, page = render_report(run)
+    save_report(page, out)
     return data
 
 
@@ -130,6 +141,7 @@ def score(
     policy and write one row per cart (cart, customer, segments, risk, risk band, incentive, channel, expected
     cost, expected recovered revenue, top reasons, why) plus the e-mail, discount and retargeting lists and the
     HTML report, all written atomically."""
+    from serving.concurrent import in_child
     from serving.exports import cart_products, write_exports
     from serving.policy import default_catalogue
 
@@ -137,10 +149,13 @@ def score(
     with tqdm(total=5, desc="score", unit="step", disable=json, leave=False) as bar:
         run = run_batch(data, features, last_days, bar)
         bar.set_postfix_str("exports")
+        # the report is rendered in a forked child while the lists are written here (both mostly Python: on
+        # threads they would take turns); it is saved once the lists are in place
+        page = in_child(lambda: render_report(run)[1])
         try:
             products = cart_products(run.dataset.events, sessions=run.scored["cart_id"])
             written = write_exports(run.scored, products, out, default_catalogue())
-            write_report(run, out / "report.html")
+            save_report(page(), out / "report.html")
         except OSError as exc:
             fail(f"{out}: could not write the exports ({exc}); nothing was replaced")
         bar.update()

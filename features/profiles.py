@@ -76,35 +76,45 @@ class Shop:
     end_us: int
 
 
+def _number_customers(first: pd.Series, tables: list[pd.Series]) -> tuple[pd.Index, list[np.ndarray]]:
+    """One numbering of the customers of all tables, in order of first appearance: ``first`` (distinct ids,
+    which keep their positions as codes), then each table's rows. Returns every id by code, and each table's
+    codes (-1 where the id is missing). Each table is factorised on its own (on two threads for large ones), and
+    only the distinct ids are joined: the same numbering as factorising all rows at once."""
+    found = thread_map(lambda col: pd.factorize(col.astype("string"), sort=False), tables,
+                       parallel=sum(len(t) for t in tables) >= PARALLEL_QUERIES)
+    distinct = [first, *(pd.Series(uniques, dtype="string") for _, uniques in found)]
+    codes_of_distinct, everyone = pd.factorize(pd.concat(distinct, ignore_index=True), sort=False)
+    starts = np.cumsum([0] + [len(d) for d in distinct])
+    out = []
+    for i, (codes, _) in enumerate(found):
+        mapping = np.append(codes_of_distinct[starts[i + 1]: starts[i + 2]], -1).astype(np.int64)
+        out.append(mapping[codes])  # code -1 (missing) takes the appended -1
+    return pd.Index(everyone, dtype="string"), out
+
+
 def prepare_shop(ds: Dataset, label_window_hours: float = 24.0) -> Shop:
     """Order the events, build the session table with labels, and code the customers."""
     ordered = order_events(ds.events)
     sessions = session_table(ordered)
-    # One numbering of customers over all tables. The events' customers come first, so their codes are kept.
-    parts = [
+    customers, part_codes = _number_customers(
         pd.Series(ordered.customer_ids, dtype="string"),
-        ds.orders["customer_id"].astype("string"),
-        ds.email_events["customer_id"].astype("string"),
-        ds.customers["customer_id"].astype("string"),
-    ]
-    all_codes, uniques = pd.factorize(pd.concat(parts, ignore_index=True), sort=False)
-    bounds = np.cumsum([0] + [len(p) for p in parts])
-    part_codes = [all_codes[bounds[i] : bounds[i + 1]].astype(np.int64) for i in range(len(parts))]
-    customers = pd.Index(uniques, dtype="string")
+        [ds.orders["customer_id"], ds.email_events["customer_id"], ds.customers["customer_id"]],
+    )
     session_customer = sessions["customer_code"].to_numpy()
-    order_customer = part_codes[1]
-    end_us = data_end_us(ds.events, ds.orders)
+    order_customer = part_codes[0]
+    end_us = data_end_us(ds.events, ds.orders, ordered.time_us)
     abandoned, outcome, settled = cart_labels(
         sessions, ds.orders, session_customer, order_customer, label_window_hours, end_us
     )
     sessions = sessions.assign(abandoned=abandoned, outcome=outcome, settled_us=settled)
     email_type = ds.email_events["type"]  # compared as it is (categorical after validation): no text per row
-    email_customer = part_codes[2]
+    email_customer = part_codes[1]
     email_us = to_us(ds.email_events["event_time"])
     is_open = (email_type == "open").to_numpy(dtype=bool, na_value=False)
     is_click = (email_type == "click").to_numpy(dtype=bool, na_value=False)
     cust = ds.customers.reset_index(drop=True).drop_duplicates("customer_id", keep="last")
-    cust_codes = part_codes[3][cust.index.to_numpy()]
+    cust_codes = part_codes[2][cust.index.to_numpy()]
     subscriber = np.full(len(customers), np.nan)
     subscriber[cust_codes] = cust["newsletter_subscriber"].astype("float64").to_numpy()
     created = np.full(len(customers), np.nan)

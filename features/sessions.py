@@ -174,9 +174,12 @@ def session_table(ordered: OrderedEvents) -> pd.DataFrame:
     )
 
 
-def data_end_us(events: pd.DataFrame, orders: pd.DataFrame) -> int:
-    """The last moment the data set has seen: the latest event or order time."""
-    candidates = [to_us(events["event_time"]).max()] if len(events) else []
+def data_end_us(events: pd.DataFrame, orders: pd.DataFrame, event_us: np.ndarray | None = None) -> int:
+    """The last moment the data set has seen: the latest event or order time (``event_us``: the events' times
+    in microseconds, when already converted)."""
+    if event_us is None and len(events):
+        event_us = to_us(events["event_time"])
+    candidates = [int(event_us.max())] if event_us is not None and len(event_us) else []
     if len(orders):
         candidates.append(to_us(orders["order_time"]).max())
     return int(max(candidates)) if candidates else 0

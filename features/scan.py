@@ -25,7 +25,8 @@ def canonical_order(code: np.ndarray, time_us: np.ndarray, n_codes: int) -> np.n
     """Positions that sort the events by (session code, time, position): ``np.lexsort((arange, time, code))``.
 
     A counting sort by code (stable, so each session keeps its file order), then each session whose times go
-    back somewhere is sorted by time with a stable insertion sort (logs are mostly in time order already)."""
+    back somewhere is sorted by time with a stable insertion sort (logs are mostly in time order already).
+    Codes are dense (0 to n_codes - 1, each used): the sorted codes are then 0, 0, 1, 2, 2, ..."""
     n = code.shape[0]
     start = np.zeros(n_codes + 1, dtype=np.int64)
     for i in range(n):
@@ -220,3 +221,21 @@ def as_of_bounds(order: np.ndarray, start: np.ndarray, item_time: np.ndarray, qu
                 hi = mid
         stop[j] = lo
     return first, stop
+
+
+@compiled(nogil=True)
+def take_events(order: np.ndarray, code: np.ndarray, time_us: np.ndarray, event_code: np.ndarray,
+                customer_code: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
+    """The four per-event arrays in the order ``order`` (one pass instead of four), as int64."""
+    n = order.shape[0]
+    out_code = np.empty(n, dtype=np.int64)
+    out_time = np.empty(n, dtype=np.int64)
+    out_event = np.empty(n, dtype=np.int64)
+    out_customer = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        r = order[i]
+        out_code[i] = code[r]
+        out_time[i] = time_us[r]
+        out_event[i] = event_code[r]
+        out_customer[i] = customer_code[r]
+    return out_code, out_time, out_event, out_customer

@@ -110,26 +110,17 @@ def order_events(events: pd.DataFrame) -> OrderedEvents:
     step = np.diff(codes)
     if len(codes) and (step >= 0).all() and ((step > 0) | (np.diff(time_us) >= 0)).all():
         # already grouped by session (codes follow first appearance) and in time order: nothing to sort
-        return OrderedEvents(events, None, codes.astype(np.int64), time_us, etype, pd.Index(uniques),
-                             cust_codes.astype(np.int64), pd.Index(cust_ids))
-    from features.scan import canonical_order  # compiled code: not loaded by the service
+        return OrderedEvents(events, None, codes.astype(np.int64, copy=False), time_us, etype, pd.Index(uniques),
+                             cust_codes.astype(np.int64, copy=False), pd.Index(cust_ids))
+    from features.scan import canonical_order, take_events  # compiled code: not loaded by the service
 
-    order = canonical_order(codes.astype(np.int64), time_us, len(uniques))  # = lexsort((arange, time, codes))
-    sorted_codes = codes[order]
-    # renumber sessions so that codes increase along the sort (0, 1, 2, ...)
-    new_code = np.empty(len(uniques), dtype=np.int64)
-    firsts, _ = session_bounds(sorted_codes)
-    new_code[sorted_codes[firsts]] = np.arange(len(firsts))
-    return OrderedEvents(
-        source=events,
-        order=order,
-        session_code=new_code[sorted_codes],
-        time_us=time_us[order],
-        event_code=etype[order],
-        session_ids=pd.Index(uniques).take(np.argsort(new_code)),
-        customer_code=cust_codes[order].astype(np.int64),
-        customer_ids=pd.Index(cust_ids),
-    )
+    # = lexsort((arange, time, codes)); codes number sessions by first appearance, so they stay 0, 1, 2, ...
+    # along the sorted events and keep their session ids
+    order = canonical_order(codes, time_us, len(uniques))
+    session_code, sorted_time, sorted_type, customer_code = take_events(order, codes, time_us, etype, cust_codes)
+    return OrderedEvents(source=events, order=order, session_code=session_code, time_us=sorted_time,
+                         event_code=sorted_type, session_ids=pd.Index(uniques), customer_code=customer_code,
+                         customer_ids=pd.Index(cust_ids))
 
 
 def session_bounds(code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

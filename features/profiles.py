@@ -8,7 +8,9 @@ since the epoch (NaN when there is none), so a profile can be stored as plain nu
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -76,13 +78,17 @@ class Shop:
     end_us: int
 
 
-def _number_customers(first: pd.Series, tables: list[pd.Series]) -> tuple[pd.Index, list[np.ndarray]]:
+def _factorize_tables(tables: list[pd.Series]) -> list[tuple[np.ndarray, Any]]:
+    """``pd.factorize`` of each table's id column (on two threads for large ones)."""
+    return thread_map(lambda col: pd.factorize(col.astype("string"), sort=False), tables,
+                      parallel=sum(len(t) for t in tables) >= PARALLEL_QUERIES)
+
+
+def _number_customers(first: pd.Series, found: list[tuple[np.ndarray, Any]]) -> tuple[pd.Index, list[np.ndarray]]:
     """One numbering of the customers of all tables, in order of first appearance: ``first`` (distinct ids,
-    which keep their positions as codes), then each table's rows. Returns every id by code, and each table's
-    codes (-1 where the id is missing). Each table is factorised on its own (on two threads for large ones), and
-    only the distinct ids are joined: the same numbering as factorising all rows at once."""
-    found = thread_map(lambda col: pd.factorize(col.astype("string"), sort=False), tables,
-                       parallel=sum(len(t) for t in tables) >= PARALLEL_QUERIES)
+    which keep their positions as codes), then each table's rows (``found``: each table factorised on its own).
+    Returns every id by code, and each table's codes (-1 where the id is missing). Only the distinct ids are
+    joined: the same numbering as factorising all rows at once."""
     distinct = [first, *(pd.Series(uniques, dtype="string") for _, uniques in found)]
     codes_of_distinct, everyone = pd.factorize(pd.concat(distinct, ignore_index=True), sort=False)
     starts = np.cumsum([0] + [len(d) for d in distinct])
@@ -95,12 +101,14 @@ def _number_customers(first: pd.Series, tables: list[pd.Series]) -> tuple[pd.Ind
 
 def prepare_shop(ds: Dataset, label_window_hours: float = 24.0) -> Shop:
     """Order the events, build the session table with labels, and code the customers."""
-    ordered = order_events(ds.events)
-    sessions = session_table(ordered)
-    customers, part_codes = _number_customers(
-        pd.Series(ordered.customer_ids, dtype="string"),
-        [ds.orders["customer_id"], ds.email_events["customer_id"], ds.customers["customer_id"]],
-    )
+    tables = [ds.orders["customer_id"], ds.email_events["customer_id"], ds.customers["customer_id"]]
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # the other tables' customer ids (tens of millions of e-mail events) are factorised while the events
+        # are put in order: Arrow's hashing and the compiled sort both run without the GIL
+        found = pool.submit(_factorize_tables, tables)
+        ordered = order_events(ds.events)
+        sessions = session_table(ordered)
+    customers, part_codes = _number_customers(pd.Series(ordered.customer_ids, dtype="string"), found.result())
     session_customer = sessions["customer_code"].to_numpy()
     order_customer = part_codes[0]
     end_us = data_end_us(ds.events, ds.orders, ordered.time_us)

@@ -1,6 +1,6 @@
 """One compiled pass over the events for what pandas and numpy would do in many.
 
-The event log is put in canonical order (session, time, file position) by :func:`canonical_order`, the per-session
+The event log is put in canonical order (session, time, file position) by :func:`canonical_events`, the per-session
 facts of :func:`features.sessions.session_table` come from :func:`session_facts`, and every session signal of a
 cart snapshot (running counts and values, the furthest funnel step, the latest shipping terms) from
 :func:`snapshot_scan`: one loop each, in the events' order, adding one event at a time as the single-cart path
@@ -21,12 +21,15 @@ SCAN_COLUMNS: tuple[str, ...] = (
 
 
 @compiled(nogil=True)
-def canonical_order(code: np.ndarray, time_us: np.ndarray, n_codes: int) -> np.ndarray:  # pragma: no cover
-    """Positions that sort the events by (session code, time, position): ``np.lexsort((arange, time, code))``.
+def canonical_events(code: np.ndarray, time_us: np.ndarray, event_code: np.ndarray, customer_code: np.ndarray,
+                     n_codes: int) -> tuple[np.ndarray, ...]:  # pragma: no cover
+    """The events in canonical order (session code, time, position): the positions that sort them
+    (``np.lexsort((arange, time, code))``), and their codes, times, event codes and customer codes in that order.
 
-    A counting sort by code (stable, so each session keeps its file order), then each session whose times go
-    back somewhere is sorted by time with a stable insertion sort (logs are mostly in time order already).
-    Codes are dense (0 to n_codes - 1, each used): the sorted codes are then 0, 0, 1, 2, 2, ..."""
+    A counting sort by code (stable, so each session keeps its file order) that reads the events in file order
+    and writes each where it goes (writes that miss the cache do not stall as reads would), then each session
+    whose times go back somewhere is sorted by time with a stable insertion sort (logs are mostly in time order
+    already). Codes are dense (0 to n_codes - 1, each used): the sorted codes are 0, 0, 1, 2, 2, ..."""
     n = code.shape[0]
     start = np.zeros(n_codes + 1, dtype=np.int64)
     for i in range(n):
@@ -35,12 +38,22 @@ def canonical_order(code: np.ndarray, time_us: np.ndarray, n_codes: int) -> np.n
         start[c + 1] += start[c]
     fill = start[:-1].copy()
     order = np.empty(n, dtype=np.int64)
+    out_code = np.empty(n, dtype=np.int64)
+    out_time = np.empty(n, dtype=np.int64)
+    out_event = np.empty(n, dtype=np.int64)
+    out_customer = np.empty(n, dtype=np.int64)
     for i in range(n):
         c = code[i]
-        order[fill[c]] = i
-        fill[c] += 1
+        p = fill[c]
+        fill[c] = p + 1
+        order[p] = i
+        out_code[p] = c
+        out_time[p] = time_us[i]
+        out_event[p] = event_code[i]
+        out_customer[p] = customer_code[i]
     for c in range(n_codes):
         lo, hi = start[c], start[c + 1]
+        moved = False
         for j in range(lo + 1, hi):
             pos = order[j]
             t = time_us[pos]
@@ -48,8 +61,15 @@ def canonical_order(code: np.ndarray, time_us: np.ndarray, n_codes: int) -> np.n
             while k >= lo and time_us[order[k]] > t:  # strictly later only: ties keep the file order
                 order[k + 1] = order[k]
                 k -= 1
+                moved = True
             order[k + 1] = pos
-    return order
+        if moved:
+            for j in range(lo, hi):
+                r = order[j]
+                out_time[j] = time_us[r]
+                out_event[j] = event_code[r]
+                out_customer[j] = customer_code[r]
+    return order, out_code, out_time, out_event, out_customer
 
 
 @compiled(nogil=True)
@@ -221,21 +241,3 @@ def as_of_bounds(order: np.ndarray, start: np.ndarray, item_time: np.ndarray, qu
                 hi = mid
         stop[j] = lo
     return first, stop
-
-
-@compiled(nogil=True)
-def take_events(order: np.ndarray, code: np.ndarray, time_us: np.ndarray, event_code: np.ndarray,
-                customer_code: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
-    """The four per-event arrays in the order ``order`` (one pass instead of four), as int64."""
-    n = order.shape[0]
-    out_code = np.empty(n, dtype=np.int64)
-    out_time = np.empty(n, dtype=np.int64)
-    out_event = np.empty(n, dtype=np.int64)
-    out_customer = np.empty(n, dtype=np.int64)
-    for i in range(n):
-        r = order[i]
-        out_code[i] = code[r]
-        out_time[i] = time_us[r]
-        out_event[i] = event_code[r]
-        out_customer[i] = customer_code[r]
-    return out_code, out_time, out_event, out_customer

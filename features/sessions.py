@@ -112,12 +112,12 @@ def order_events(events: pd.DataFrame) -> OrderedEvents:
         # already grouped by session (codes follow first appearance) and in time order: nothing to sort
         return OrderedEvents(events, None, codes.astype(np.int64, copy=False), time_us, etype, pd.Index(uniques),
                              cust_codes.astype(np.int64, copy=False), pd.Index(cust_ids))
-    from features.scan import canonical_order, take_events  # compiled code: not loaded by the service
+    from features.scan import canonical_events  # compiled code: not loaded by the service
 
     # = lexsort((arange, time, codes)); codes number sessions by first appearance, so they stay 0, 1, 2, ...
     # along the sorted events and keep their session ids
-    order = canonical_order(codes, time_us, len(uniques))
-    session_code, sorted_time, sorted_type, customer_code = take_events(order, codes, time_us, etype, cust_codes)
+    order, session_code, sorted_time, sorted_type, customer_code = canonical_events(
+        codes, time_us, etype, cust_codes, len(uniques))
     return OrderedEvents(source=events, order=order, session_code=session_code, time_us=sorted_time,
                          event_code=sorted_type, session_ids=pd.Index(uniques), customer_code=customer_code,
                          customer_ids=pd.Index(cust_ids))
@@ -152,7 +152,7 @@ def session_table(ordered: OrderedEvents) -> pd.DataFrame:
     customer_id = pd.Series(pd.array(ordered.customer_ids.array, dtype="string").take(customer, allow_fill=True))
     return pd.DataFrame(
         {
-            "session_id": pd.Series(ordered.session_ids, dtype="string").to_numpy(),
+            "session_id": pd.array(ordered.session_ids.array, dtype="string"),  # kept in Arrow
             "customer_id": customer_id,
             "customer_code": customer,
             "start_us": start,

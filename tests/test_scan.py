@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from features.scan import canonical_order, session_facts
+from features.scan import canonical_events, session_facts
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -17,8 +17,13 @@ def test_canonical_order_is_lexsort_by_session_time_and_position(seed: int) -> N
     if seed == 2:  # mostly in time order, as logs are: a few sessions need sorting
         time_us = np.sort(time_us)
         time_us[rng.integers(0, n, 20)] = 0
+    code = np.unique(code, return_inverse=True)[1]  # dense, as factorised ids are
+    event, customer = rng.integers(0, 9, n), rng.integers(-1, 50, n)
     expected = np.lexsort((np.arange(n), time_us, code))
-    assert np.array_equal(canonical_order(code, time_us, sessions), expected)
+    order, *arrays = canonical_events(code, time_us, event, customer, int(code.max()) + 1)
+    assert np.array_equal(order, expected)
+    for got, source in zip(arrays, (code, time_us, event, customer), strict=True):
+        assert np.array_equal(got, source[expected])
 
 
 def test_session_facts() -> None:

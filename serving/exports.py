@@ -49,11 +49,12 @@ def cart_products(events: pd.DataFrame, sessions: Iterable[str] | None = None) -
     """
     keep = (events["event_type"].isin(["add_to_cart", "remove_from_cart"]).to_numpy()
             & events["product_id"].notna().to_numpy())
-    if sessions is not None:
-        ids = pa.array(events["session_id"].astype("string"))
+    if sessions is not None:  # only the cart events' session ids are looked up (a small share of the log)
+        rows = np.flatnonzero(keep)
+        ids = pa.array(events["session_id"].take(rows).astype("string"))
         wanted = pa.array(pd.Series(sessions if isinstance(sessions, pd.Series | pd.Index) else list(sessions),
                                     dtype="string")).cast(ids.type)
-        keep &= pc.is_in(ids, value_set=wanted).to_numpy(zero_copy_only=False)
+        keep[rows] = pc.is_in(ids, value_set=wanted).to_numpy(zero_copy_only=False)
     ev = events[keep]
     scode, session_ids = pd.factorize(ev["session_id"].astype("string"))
     pcode, product_ids = pd.factorize(ev["product_id"].astype("string"))

@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 from matplotlib.figure import Figure
 
 from features.definitions import LABEL
+from features.sessions import US_PER_DAY, to_us
 from training.plots import MODEL_COLOUR, REFERENCE_COLOUR, _figure
 
 __all__ = ["ReportData", "build_report", "experiment_outcomes", "measured_uplift", "render_html"]
@@ -68,10 +69,16 @@ def _split_column(values: pd.Series, sep: str = ";") -> tuple[np.ndarray, np.nda
     return rows, flat[np.repeat(starts[codes], counts[codes]) + within]
 
 
-def _segment_rows(scored: pd.DataFrame) -> pd.DataFrame:
-    """One row per (cart, segment): carts in several segments count in each; carts in none under '(none)'."""
+_SEGMENT_ROW_COLUMNS = ("risk", "incentive", "expected_cost", "expected_recovered_revenue")
+
+
+def _segment_rows(scored: pd.DataFrame, abandoned: np.ndarray) -> pd.DataFrame:
+    """One row per (cart, segment) with the cart's risk, incentive, expected cost and recovered revenue, and
+    ``abandoned`` (its outcome, aligned with ``scored``): carts in several segments count in each; carts in none
+    under '(none)'."""
     rows, segment = _split_column(scored["segments"])
-    out = scored.iloc[rows].reset_index(drop=True)
+    out = pd.DataFrame({name: scored[name].to_numpy()[rows] for name in _SEGMENT_ROW_COLUMNS})
+    out["abandoned"] = np.asarray(abandoned, dtype=np.float64)[rows]
     out["segment"] = np.where(segment == "", "(none)", segment)
     return out
 
@@ -80,7 +87,7 @@ def _reason_counts(top_reasons: pd.Series, carts: int) -> pd.DataFrame:
     """``feature``, ``carts`` (carts with it among their top reasons), ``share``, from texts like
     ``"cart_value (+0.41); device (+0.12)"``: each reason is ``name (value)``, reasons are ``; ``-separated
     (split in Arrow: the texts are nearly all distinct)."""
-    text = pa.array(top_reasons.fillna("").astype(str).to_numpy(dtype=object), type=pa.string())
+    text = pa.array(top_reasons.fillna("").astype("string"), type=pa.string())  # stays in Arrow
     reasons = pc.list_flatten(pc.split_pattern(text, "; "))
     names = pc.list_element(pc.split_pattern(reasons, " (", max_splits=1), 0)
     counted = pc.value_counts(pc.filter(names, pc.not_equal(names, ""))).to_pylist()
@@ -150,22 +157,27 @@ def experiment_outcomes(snapshots: pd.DataFrame, experiments: pd.DataFrame) -> p
 def build_report(scored: pd.DataFrame, snapshots: pd.DataFrame, experiments: pd.DataFrame | None = None,
                  title: str = "Cart abandonment and incentives") -> ReportData:
     """The report's tables from a batch run, the snapshots (for outcomes over time) and the experiment table."""
-    carts = snapshots[snapshots["cart_value"] > 0].sort_values(["session_id", "snapshot_time"], kind="stable")
-    last = carts.groupby("session_id", sort=False, observed=True).tail(1)
+    carts = snapshots[snapshots["cart_value"] > 0]
+    if not carts["session_id"].is_unique:  # every snapshot: each cart's last (batch runs pass only those)
+        carts = carts.sort_values(["session_id", "snapshot_time"], kind="stable")
+        carts = carts.groupby("session_id", sort=False, observed=True).tail(1)
+    last = carts
     known = last[last[LABEL].notna()]
-    day = pd.to_datetime(known["snapshot_time"], utc=True).dt.strftime("%Y-%m-%d")
-    daily = known.groupby(day)[LABEL].agg(["size", "sum"]).reset_index()
+    # days as whole days since the epoch (formatted once per day, not once per cart)
+    day_number = to_us(known["snapshot_time"]) // US_PER_DAY
+    daily = known.groupby(day_number)[LABEL].agg(["size", "sum"]).reset_index()
     daily.columns = ["day", "carts", "abandoned"]
+    daily["day"] = pd.to_datetime(daily["day"].to_numpy(dtype=np.int64), unit="D").strftime("%Y-%m-%d")
     daily["abandonment_rate"] = daily["abandoned"] / daily["carts"]
-    outcome = last.set_index(last["session_id"].astype(str))[LABEL]
-    rows = _segment_rows(scored)
-    rows["abandoned"] = rows["cart_id"].astype(str).map(outcome)
-    seg = rows.groupby("segment").agg(carts=("cart_id", "size"), mean_risk=("risk", "mean"),
+    outcome = pd.Series(last[LABEL].to_numpy(dtype=np.float64), index=last["session_id"].astype(str).to_numpy())
+    abandoned = outcome.reindex(scored["cart_id"].astype(str).to_numpy()).to_numpy()
+    rows = _segment_rows(scored, abandoned)
+    seg = rows.groupby("segment").agg(carts=("risk", "size"), mean_risk=("risk", "mean"),
                                       abandonment_rate=("abandoned", "mean")).reset_index()
     seg["share"] = seg["carts"] / len(scored)
     seg = seg.sort_values("carts", ascending=False)[["segment", "carts", "share", "mean_risk", "abandonment_rate"]]
     mix = rows.groupby(["segment", "incentive"]).agg(
-        carts=("cart_id", "size"), expected_cost=("expected_cost", "sum"),
+        carts=("risk", "size"), expected_cost=("expected_cost", "sum"),
         expected_recovered_revenue=("expected_recovered_revenue", "sum")).reset_index()
     if scored["expected_recovered_revenue"].isna().all():
         mix["expected_recovered_revenue"] = np.nan

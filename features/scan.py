@@ -254,3 +254,19 @@ def as_of_bounds(order: np.ndarray, start: np.ndarray, item_time: np.ndarray, qu
                 hi = mid
         stop[j] = lo
     return first, stop
+
+
+@compiled(nogil=True)
+def plain_text(offsets: np.ndarray, data: np.ndarray) -> bool:  # pragma: no cover - compiled
+    """True when no string of an Arrow text array (its offsets and data) is empty or could start or end with
+    whitespace: its first and last bytes are printable ASCII other than a space. Any other byte there (a
+    control character, a space, or the start or end of a multi-byte character, which may be Unicode
+    whitespace) answers False, and the caller strips the text."""
+    for r in range(offsets.shape[0] - 1):
+        lo, hi = offsets[r], offsets[r + 1]
+        if hi <= lo:
+            return False
+        a, b = data[lo], data[hi - 1]
+        if a <= 0x20 or a >= 0x7F or b <= 0x20 or b >= 0x7F:
+            return False
+    return True

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from features.schema import Column, TableSchema
 from features.threads import thread_map
@@ -80,6 +81,25 @@ def _stripped_categorical(raw: pd.Series) -> pd.Series | None:
     return pd.Series(values, index=raw.index)
 
 
+def _plain_arrow_text(raw: pd.Series) -> bool:
+    """An Arrow-backed text column none of whose values is blank or has whitespace at either end (checked on
+    the first and last byte of each value, :func:`features.scan.plain_text`; missing values are fine)."""
+    chunked = getattr(raw.array, "_pa_array", None)
+    if not isinstance(chunked, pa.ChunkedArray) or not (
+            pa.types.is_string(chunked.type) or pa.types.is_large_string(chunked.type)):
+        return False
+    from features.scan import plain_text  # compiled code: not loaded by the service
+
+    for chunk in chunked.chunks:
+        present = chunk.drop_null() if chunk.null_count else chunk
+        _, offsets, data = present.buffers()
+        width = np.int64 if pa.types.is_large_string(present.type) else np.int32
+        offs = np.frombuffer(offsets, dtype=width)[present.offset: present.offset + len(present) + 1]
+        if len(present) and not plain_text(offs, np.frombuffer(data, dtype=np.uint8)):
+            return False
+    return True
+
+
 def _coerce(col: Column, raw: pd.Series) -> tuple[pd.Series, np.ndarray, str]:
     """Return the typed column, a mask of values that did not parse, and what the parse expected.
 
@@ -92,6 +112,8 @@ def _coerce(col: Column, raw: pd.Series) -> tuple[pd.Series, np.ndarray, str]:
         missing = fast.isna().to_numpy()
     else:
         missing = raw.isna().to_numpy()
+        if col.kind in ("string", "category") and _plain_arrow_text(raw):
+            return raw.astype("string"), np.zeros(len(raw), dtype=bool), "text"  # nothing to strip or blank
         if raw.dtype == object or pd.api.types.is_string_dtype(raw.dtype):
             text = raw.astype("string").str.strip()
             blank = (text.str.len() == 0).fillna(False).to_numpy(dtype=bool)

@@ -159,3 +159,39 @@ def test_typed_columns_are_checked_like_text() -> None:
     assert found.good["product_id"].iloc[2] == "p2"
     assert found.good["quantity"].tolist()[0] == 1 and str(found.good["quantity"].dtype) == "Int64"
     assert list(found.good["event_type"].astype(str)) == ["view_item", "add_to_cart", "view_item"]
+
+
+@pytest.mark.parametrize("values", [
+    ["s1", "s2", None, "s3"],  # plain: taken as it is
+    ["s1", " s2", None],  # leading space
+    ["s1", "s2\t"],  # trailing tab
+    ["s1", ""],  # blank
+    ["s1", "s2\u00a0"],  # ends in Unicode whitespace (non-breaking space)
+    ["s1", "\u00e9t\u00e9"],  # starts and ends in multi-byte letters: stripped the slow way, unchanged
+])
+def test_text_is_stripped_exactly_as_before_whatever_the_shortcut(values: list[str | None]) -> None:
+    from features.validate import _coerce
+
+    column = EVENTS.columns[[c.name for c in EVENTS.columns].index("session_id")]
+    for series in (pd.Series(values, dtype="string"), pd.Series(values, dtype="string").iloc[1:]):
+        typed, bad, _ = _coerce(column, series)
+        expected = series.str.strip().mask(series.str.strip() == "")
+        assert typed.tolist() == expected.tolist() and not bad.any()
+        assert str(typed.dtype) == "string"
+
+
+def test_plain_text_check_reads_first_and_last_bytes() -> None:
+    import numpy as np
+
+    from features.scan import plain_text
+
+    def check(*texts: str) -> bool:
+        data = "".join(texts).encode()
+        offsets = np.cumsum([0] + [len(t.encode()) for t in texts])
+        return bool(plain_text(offsets.astype(np.int64), np.frombuffer(data, dtype=np.uint8)))
+
+    assert check("abc", "x", "a b")
+    assert not check("abc", "x ")
+    assert not check(" abc")
+    assert not check("abc", "")
+    assert not check("\u00e9")

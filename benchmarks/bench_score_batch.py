@@ -1,6 +1,7 @@
 """Batch scoring end to end: from a shop's event tables on disk to carts.csv, the lists and the report.
 
     python benchmarks/bench_score_batch.py [--customers 1300000] [--days 60] [--rules-policy] [--no-threads]
+    python benchmarks/bench_score_batch.py --data DIR   # a shop already on disk (e.g. from `cartrisk generate`)
 
 Generates a shop of ``--customers`` customers (about 0.8 carts per customer over 60 days), writes its tables as
 Parquet, trains a quick risk model and uplift models on a small shop of the same generator, then times what
@@ -53,6 +54,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", type=int, default=1_300_000)
     parser.add_argument("--days", type=int, default=60)
+    parser.add_argument("--data", type=Path, default=None,
+                        help="score the shop in this folder (left in place) instead of generating one")
     parser.add_argument("--rules-policy", action="store_true", help="no uplift models: the rule-based policy")
     parser.add_argument("--no-threads", action="store_true",
                         help="validation, profile lookups and id factorisation on one thread (for comparison)")
@@ -75,7 +78,9 @@ def main() -> None:
 
     risk, uplift = models()
     tmp = Path(tempfile.mkdtemp(prefix="cartrisk-bench-batch-"))
-    write_shop(generate_shop(args.customers, args.days, seed=9), tmp / "data")
+    data = args.data if args.data is not None else tmp / "data"
+    if args.data is None:
+        write_shop(generate_shop(args.customers, args.days, seed=9), data)
     times: dict[str, float] = {}
     started = time.perf_counter()
 
@@ -85,7 +90,7 @@ def main() -> None:
         return now
 
     t = time.perf_counter()
-    ds = load_dataset(tmp / "data", quarantine_dir=None)
+    ds = load_dataset(data, quarantine_dir=None)
     t = lap("load_tables", t)
     snaps = build_snapshots(ds, latest_only=True)  # as `cartrisk score` does: each cart's latest snapshot
     t = lap("snapshots_features", t)
@@ -108,7 +113,7 @@ def main() -> None:
     lap("exports_and_report", t)
     end_to_end = time.perf_counter() - started
     report("batch_score", {
-        "customers": args.customers, "events": len(ds.events), "carts": len(carts),
+        "customers": len(ds.customers), "events": len(ds.events), "carts": len(carts),
         "policy": "rules" if args.rules_policy else "profit", "threads": not args.no_threads,
         "seconds": times, "model_seconds": round(stages.get("model", float("nan")), 2),
         "policy_seconds": round(stages.get("policy", float("nan")) - stages.get("model", 0.0), 2),
@@ -117,7 +122,7 @@ def main() -> None:
         "end_to_end_seconds": round(end_to_end, 1),
         "peak_rss_mib": round(peak_rss_mib()),
     })
-    shutil.rmtree(tmp, ignore_errors=True)  # the shop's tables: hundreds of MB per run
+    shutil.rmtree(tmp, ignore_errors=True)  # the generated shop's tables (hundreds of MB) and the outputs
 
 
 if __name__ == "__main__":

@@ -124,7 +124,8 @@ def snapshot_scan(code: np.ndarray, event_code: np.ndarray, source: np.ndarray, 
     A snapshot is an event of a snapshot type (``is_snapshot[event code]``) once the session has an
     add-to-cart; with ``latest_only``, only each session's last snapshot with a positive net cart value.
     ``product`` is a product code (-1 when none): a product counts once, at its first ``view_item`` in the
-    session. ``fee``, ``threshold`` and ``account`` are NaN where the event does not say; the latest said counts.
+    session. Every float column is NaN where the event does not say: a missing quantity counts as one unit and a
+missing price as zero; for ``fee``, ``threshold`` and ``account`` the latest said counts.
     """
     n = code.shape[0]
     bound = 0
@@ -155,19 +156,26 @@ def snapshot_scan(code: np.ndarray, event_code: np.ndarray, source: np.ndarray, 
         e = event_code[i]
         r = source[i]
         n_events += 1
-        if e == add:
-            n_adds += 1
-            added_qty += quantity[r]
-            added_value += price[r] * quantity[r]
-        elif e == remove:
-            n_removes += 1
-            removed_qty += quantity[r]
-            removed_value += price[r] * quantity[r]
+        if e in (add, remove):
+            q = quantity[r]
+            if q != q:  # missing: one unit
+                q = 1.0
+            p = price[r]
+            if p != p:  # missing: free
+                p = 0.0
+            if e == add:
+                n_adds += 1
+                added_qty += q
+                added_value += p * q
+            else:
+                n_removes += 1
+                removed_qty += q
+                removed_value += p * q
         elif e == view:
             n_views += 1
-            p = product[r]
-            if p >= 0 and seen_in[p] != s:
-                seen_in[p] = s
+            item = product[r]
+            if item >= 0 and seen_in[item] != s:
+                seen_in[item] = s
                 n_viewed += 1
         if e != purchase and step_of[e] > max_step:
             max_step = step_of[e]

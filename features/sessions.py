@@ -22,7 +22,11 @@ US_PER_DAY = 86_400 * US_PER_SECOND
 
 
 def to_us(times: pd.Series) -> np.ndarray:
-    """UTC times as int64 microseconds since the epoch (NaT is not allowed)."""
+    """UTC times as int64 microseconds since the epoch (NaT is not allowed). A validated column (already
+    ``datetime64[us, UTC]``) is read in place, without a copy: do not write to the result."""
+    dtype = times.dtype
+    if isinstance(dtype, pd.DatetimeTZDtype) and dtype.unit == "us" and not times.hasnans:
+        return np.asarray(times.array.asi8)
     values = pd.to_datetime(times, utc=True).dt.tz_convert(None).astype("datetime64[us]")
     return values.to_numpy().astype(np.int64)
 

@@ -48,11 +48,15 @@ def build_snapshots(ds: Dataset, label_window_hours: float = 24.0, latest_only: 
     return snapshots_from_shop(prepare_shop(ds, label_window_hours), latest_only=latest_only)
 
 
-def _floats(ordered: OrderedEvents, name: str, missing: float) -> np.ndarray:
-    """A numeric (or boolean) event column as float64 in the source's order, ``missing`` where empty."""
+def _floats(ordered: OrderedEvents, name: str) -> np.ndarray:
+    """A numeric (or boolean) event column as float64 in the source's order, NaN where empty (a float64 column
+    is read in place)."""
     if name not in ordered.source.columns:
-        return np.full(len(ordered.time_us), missing)
-    return np.asarray(ordered.source[name].to_numpy(dtype=np.float64, na_value=missing))
+        return np.full(len(ordered.time_us), np.nan)
+    column = ordered.source[name]
+    if column.dtype == np.float64:
+        return np.asarray(column.to_numpy())
+    return np.asarray(column.to_numpy(dtype=np.float64, na_value=np.nan))
 
 
 def _first_category(
@@ -80,9 +84,9 @@ def snapshots_from_shop(shop: Shop, latest_only: bool = False) -> pd.DataFrame:
     source = ordered.order if ordered.order is not None else np.arange(len(code))
     product = np.asarray(pd.factorize(ordered.source["product_id"])[0], dtype=np.int64)  # in the source's order
     rows, scan = snapshot_scan(
-        code, etype, source, _floats(ordered, "quantity", 1.0), _floats(ordered, "price", 0.0), product,
-        _floats(ordered, "shipping_fee", np.nan), _floats(ordered, "free_shipping_threshold", np.nan),
-        _floats(ordered, "account_required", np.nan), _STEP_BY_CODE, _IS_SNAPSHOT, _ADD, _REMOVE, _VIEW,
+        code, etype, source, _floats(ordered, "quantity"), _floats(ordered, "price"), product,
+        _floats(ordered, "shipping_fee"), _floats(ordered, "free_shipping_threshold"),
+        _floats(ordered, "account_required"), _STEP_BY_CODE, _IS_SNAPSHOT, _ADD, _REMOVE, _VIEW,
         _PURCHASE, latest_only)
     run = {name: scan[:, j] for j, name in enumerate(SCAN_COLUMNS)}
     sc = code[rows]

@@ -56,9 +56,10 @@ Progress = Callable[[str, int], None]
 def latest_carts(snapshots: pd.DataFrame, last_days: float | None = None) -> pd.DataFrame:
     """Each session's latest snapshot with something in the cart; with ``last_days``, only sessions whose latest
     snapshot falls in the last ``last_days`` days of the data."""
-    snaps = snapshots[snapshots["cart_value"].to_numpy(dtype=np.float64) > 0]
-    snaps = snaps.sort_values(["session_id", "snapshot_time", "n_events"], kind="stable")
-    latest = snaps.groupby("session_id", sort=False, observed=True).tail(1)
+    latest = snapshots[snapshots["cart_value"].to_numpy(dtype=np.float64) > 0]
+    if not latest["session_id"].is_unique:  # every snapshot (batch runs derive only the latest ones)
+        latest = latest.sort_values(["session_id", "snapshot_time", "n_events"], kind="stable")
+        latest = latest.groupby("session_id", sort=False, observed=True).tail(1)
     if last_days is not None:
         times = pd.to_datetime(latest["snapshot_time"], utc=True)
         latest = latest[times > times.max() - pd.Timedelta(days=float(last_days))]

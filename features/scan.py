@@ -22,15 +22,16 @@ SCAN_COLUMNS: tuple[str, ...] = (
 
 @compiled(nogil=True)
 def canonical_events(code: np.ndarray, time_us: np.ndarray, event_code: np.ndarray, customer_code: np.ndarray,
-                     n_codes: int) -> tuple[np.ndarray, ...]:  # pragma: no cover
-    """The events in canonical order (session code, time, position): the positions that sort them
-    (``np.lexsort((arange, time, code))``), and their codes, times, event codes and customer codes in that order.
+                     n_codes: int, order: np.ndarray, out_code: np.ndarray, out_time: np.ndarray,
+                     out_event: np.ndarray, out_customer: np.ndarray) -> None:  # pragma: no cover - compiled
+    """Put the events in canonical order (session code, time, position): fill ``order`` with the positions that
+    sort them (``np.lexsort((arange, time, code))``) and the ``out_*`` arrays with their codes, times, event
+    codes and customer codes in that order. Codes are dense (0 to n_codes - 1, each used), so the sorted codes
+    are 0, 0, 1, 2, 2, ...
 
     A counting sort by code (stable, so each session keeps its file order) that reads the events in file order
-    and writes each, as one record, where it goes (one cache line per event rather than one per array), then
-    each session
-    whose times go back somewhere is sorted by time with a stable insertion sort (logs are mostly in time order
-    already). Codes are dense (0 to n_codes - 1, each used): the sorted codes are 0, 0, 1, 2, 2, ..."""
+    and writes each where it goes (the caller picks narrow types: less memory to write), then each session whose
+    times go back somewhere is sorted by time with a stable insertion sort (logs are mostly in time order)."""
     n = code.shape[0]
     start = np.zeros(n_codes + 1, dtype=np.int64)
     for i in range(n):
@@ -38,30 +39,18 @@ def canonical_events(code: np.ndarray, time_us: np.ndarray, event_code: np.ndarr
     for c in range(n_codes):
         start[c + 1] += start[c]
     fill = start[:-1].copy()
-    # one 32-byte record per event (position, time, event, customer): one cache line written per event, not four
-    record = np.empty((n, 4), dtype=np.int64)
     for i in range(n):
         c = code[i]
         p = fill[c]
         fill[c] = p + 1
-        record[p, 0] = i
-        record[p, 1] = time_us[i]
-        record[p, 2] = event_code[i]
-        record[p, 3] = customer_code[i]
-    order = np.empty(n, dtype=np.int64)
-    out_code = np.empty(n, dtype=np.int64)
-    out_time = np.empty(n, dtype=np.int64)
-    out_event = np.empty(n, dtype=np.int64)
-    out_customer = np.empty(n, dtype=np.int64)
-    for c in range(n_codes):
-        for j in range(start[c], start[c + 1]):
-            out_code[j] = c
-            order[j] = record[j, 0]
-            out_time[j] = record[j, 1]
-            out_event[j] = record[j, 2]
-            out_customer[j] = record[j, 3]
+        order[p] = i
+        out_time[p] = time_us[i]
+        out_event[p] = event_code[i]
+        out_customer[p] = customer_code[i]
     for c in range(n_codes):
         lo, hi = start[c], start[c + 1]
+        for j in range(lo, hi):
+            out_code[j] = c
         in_order = True
         for j in range(lo + 1, hi):  # the sorted times, read in sequence: cheap when nothing is to be done
             if out_time[j] < out_time[j - 1]:
@@ -82,7 +71,6 @@ def canonical_events(code: np.ndarray, time_us: np.ndarray, event_code: np.ndarr
             r = order[j]
             out_event[j] = event_code[r]
             out_customer[j] = customer_code[r]
-    return order, out_code, out_time, out_event, out_customer
 
 
 @compiled(nogil=True)

@@ -120,8 +120,13 @@ def order_events(events: pd.DataFrame) -> OrderedEvents:
 
     # = lexsort((arange, time, codes)); codes number sessions by first appearance, so they stay 0, 1, 2, ...
     # along the sorted events and keep their session ids
-    order, session_code, sorted_time, sorted_type, customer_code = canonical_events(
-        codes, time_us, etype, cust_codes, len(uniques))
+    n = len(codes)
+    index = np.int32 if n < 2**31 else np.int64  # narrow arrays: less memory to write
+    order, session_code = np.empty(n, dtype=index), np.empty(n, dtype=index)
+    sorted_time, sorted_type = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int8)
+    customer_code = np.empty(n, dtype=np.int32 if len(cust_ids) < 2**31 else np.int64)
+    canonical_events(codes, time_us, etype, cust_codes, len(uniques), order, session_code, sorted_time,
+                     sorted_type, customer_code)
     return OrderedEvents(source=events, order=order, session_code=session_code, time_us=sorted_time,
                          event_code=sorted_type, session_ids=pd.Index(uniques), customer_code=customer_code,
                          customer_ids=pd.Index(cust_ids))

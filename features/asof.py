@@ -67,6 +67,10 @@ def _pack(key: np.ndarray, time: np.ndarray, flag: np.ndarray) -> np.ndarray | N
     return np.asarray((key << time_bits) | (rank.astype(np.int64) << 1) | flag)
 
 
+def _int64(*arrays: np.ndarray) -> list[np.ndarray]:
+    return [np.asarray(a, dtype=np.int64) for a in arrays]
+
+
 def as_of(
     item_key: np.ndarray,
     item_time: np.ndarray,
@@ -79,10 +83,7 @@ def as_of(
     With ``inclusive=False`` an item counts when ``item_time < query_time``; with ``inclusive=True`` when
     ``item_time <= query_time``.
     """
-    item_key = np.asarray(item_key, dtype=np.int64)
-    item_time = np.asarray(item_time, dtype=np.int64)
-    query_key = np.asarray(query_key, dtype=np.int64)
-    query_time = np.asarray(query_time, dtype=np.int64)
+    item_key, item_time, query_key, query_time = _int64(item_key, item_time, query_key, query_time)
     if (len(item_key) and item_key.min() < 0) or (len(query_key) and query_key.min() < 0):
         raise ValueError("as_of: keys must be non-negative (factorised ids; leave guests out)")
     from features.scan import as_of_bounds, key_time_order  # compiled code: not loaded by the service
@@ -101,10 +102,7 @@ def as_of_sorted(
     inclusive: bool = False,
 ) -> AsOf:
     """:func:`as_of` with numpy sorts only (the reference the compiled version is tested against)."""
-    item_key = np.asarray(item_key, dtype=np.int64)
-    item_time = np.asarray(item_time, dtype=np.int64)
-    query_key = np.asarray(query_key, dtype=np.int64)
-    query_time = np.asarray(query_time, dtype=np.int64)
+    item_key, item_time, query_key, query_time = _int64(item_key, item_time, query_key, query_time)
     n_items = len(item_key)
     # Merge items and queries in one sort; at equal (key, time) the tie flag puts queries first (strict) or
     # items first (inclusive). Items tied on (key, time) may come in any order: counts, sums and times of

@@ -21,6 +21,18 @@ SCAN_COLUMNS: tuple[str, ...] = (
 
 
 @compiled(nogil=True)
+def bucket_starts(key: np.ndarray, n_keys: int) -> np.ndarray:  # pragma: no cover - compiled
+    """Where each key's items start once sorted by key (``n_keys + 1`` bounds; 0 <= key < n_keys): the first half
+    of a counting sort."""
+    start = np.zeros(n_keys + 1, dtype=np.int64)
+    for i in range(key.shape[0]):
+        start[key[i] + 1] += 1
+    for c in range(n_keys):
+        start[c + 1] += start[c]
+    return start
+
+
+@compiled(nogil=True)
 def canonical_events(code: np.ndarray, time_us: np.ndarray, event_code: np.ndarray, customer_code: np.ndarray,
                      n_codes: int, order: np.ndarray, out_code: np.ndarray, out_time: np.ndarray,
                      out_event: np.ndarray, out_customer: np.ndarray) -> None:  # pragma: no cover - compiled
@@ -33,11 +45,7 @@ def canonical_events(code: np.ndarray, time_us: np.ndarray, event_code: np.ndarr
     and writes each where it goes (the caller picks narrow types: less memory to write), then each session whose
     times go back somewhere is sorted by time with a stable insertion sort (logs are mostly in time order)."""
     n = code.shape[0]
-    start = np.zeros(n_codes + 1, dtype=np.int64)
-    for i in range(n):
-        start[code[i] + 1] += 1
-    for c in range(n_codes):
-        start[c + 1] += start[c]
+    start = bucket_starts(code, n_codes)
     fill = start[:-1].copy()
     for i in range(n):
         c = code[i]
@@ -207,11 +215,7 @@ def key_time_order(key: np.ndarray, time: np.ndarray, n_keys: int) -> tuple[np.n
     bounds). Keys are 0 <= key < n_keys. A counting sort by key, then each key's items sorted by time where they
     are not in time order already (a stable merge sort)."""
     n = key.shape[0]
-    start = np.zeros(n_keys + 1, dtype=np.int64)
-    for i in range(n):
-        start[key[i] + 1] += 1
-    for c in range(n_keys):
-        start[c + 1] += start[c]
+    start = bucket_starts(key, n_keys)
     fill = start[:-1].copy()
     order = np.empty(n, dtype=np.int64)
     for i in range(n):

@@ -92,10 +92,14 @@ def _plain_arrow_text(raw: pd.Series) -> bool:
 
     for chunk in chunked.chunks:
         present = chunk.drop_null() if chunk.null_count else chunk
+        if not len(present):
+            continue
         _, offsets, data = present.buffers()
+        if offsets is None or data is None:  # no bytes at all: every value is empty
+            return False
         width = np.int64 if pa.types.is_large_string(present.type) else np.int32
         offs = np.frombuffer(offsets, dtype=width)[present.offset: present.offset + len(present) + 1]
-        if len(present) and not plain_text(offs, np.frombuffer(data, dtype=np.uint8)):
+        if not plain_text(offs, np.frombuffer(data, dtype=np.uint8)):
             return False
     return True
 

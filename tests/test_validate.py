@@ -168,6 +168,8 @@ def test_typed_columns_are_checked_like_text() -> None:
     ["s1", ""],  # blank
     ["s1", "s2\u00a0"],  # ends in Unicode whitespace (non-breaking space)
     ["s1", "\u00e9t\u00e9"],  # starts and ends in multi-byte letters: stripped the slow way, unchanged
+    [None, None],  # nothing but missing values
+    ["", ""],  # nothing but blanks
 ])
 def test_text_is_stripped_exactly_as_before_whatever_the_shortcut(values: list[str | None]) -> None:
     from features.validate import _coerce

@@ -157,6 +157,16 @@ def snapshots_from_shop(shop: Shop, latest_only: bool = False) -> pd.DataFrame:
     return out[list(SNAPSHOT_COLUMNS)]
 
 
+def last_with_cart(snapshots: pd.DataFrame) -> pd.DataFrame:
+    """Each session's latest snapshot (by time, then events seen) with something in the cart. A table that is
+    already one snapshot per session (``build_snapshots(latest_only=True)``) is only filtered, not re-sorted."""
+    carts = snapshots[snapshots["cart_value"].to_numpy(dtype=np.float64) > 0]
+    if carts["session_id"].is_unique:
+        return carts
+    carts = carts.sort_values(["session_id", "snapshot_time", "n_events"], kind="stable")
+    return carts.groupby("session_id", sort=False, observed=True).tail(1)
+
+
 def category_code(name: str, value: object) -> float:
     """The model's number for a categorical value: its position in the fixed list; 'unknown' when not in it."""
     categories = CATEGORIES[name]

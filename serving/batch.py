@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 
 from features.definitions import FEATURE_NAMES
 from features.segments import RuleSet, assign_segments, default_rules
-from features.snapshots import model_matrix
+from features.snapshots import last_with_cart, model_matrix
 from serving.batch_policy import CartColumns, cart_columns, decide_profit_batch, decide_rules_batch, risk_bands
 from serving.forest import Forest
 from serving.policy import CartContext, Catalogue, default_catalogue
@@ -56,10 +56,7 @@ Progress = Callable[[str, int], None]
 def latest_carts(snapshots: pd.DataFrame, last_days: float | None = None) -> pd.DataFrame:
     """Each session's latest snapshot with something in the cart; with ``last_days``, only sessions whose latest
     snapshot falls in the last ``last_days`` days of the data."""
-    latest = snapshots[snapshots["cart_value"].to_numpy(dtype=np.float64) > 0]
-    if not latest["session_id"].is_unique:  # every snapshot (batch runs derive only the latest ones)
-        latest = latest.sort_values(["session_id", "snapshot_time", "n_events"], kind="stable")
-        latest = latest.groupby("session_id", sort=False, observed=True).tail(1)
+    latest = last_with_cart(snapshots)
     if last_days is not None:
         times = pd.to_datetime(latest["snapshot_time"], utc=True)
         latest = latest[times > times.max() - pd.Timedelta(days=float(last_days))]

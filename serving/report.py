@@ -27,6 +27,7 @@ from matplotlib.figure import Figure
 
 from features.definitions import LABEL
 from features.sessions import US_PER_DAY, to_us
+from features.snapshots import last_with_cart
 from training.plots import MODEL_COLOUR, REFERENCE_COLOUR, _figure
 
 __all__ = ["ReportData", "build_report", "experiment_outcomes", "measured_uplift", "render_html"]
@@ -157,11 +158,7 @@ def experiment_outcomes(snapshots: pd.DataFrame, experiments: pd.DataFrame) -> p
 def build_report(scored: pd.DataFrame, snapshots: pd.DataFrame, experiments: pd.DataFrame | None = None,
                  title: str = "Cart abandonment and incentives") -> ReportData:
     """The report's tables from a batch run, the snapshots (for outcomes over time) and the experiment table."""
-    carts = snapshots[snapshots["cart_value"] > 0]
-    if not carts["session_id"].is_unique:  # every snapshot: each cart's last (batch runs pass only those)
-        carts = carts.sort_values(["session_id", "snapshot_time"], kind="stable")
-        carts = carts.groupby("session_id", sort=False, observed=True).tail(1)
-    last = carts
+    last = last_with_cart(snapshots)
     known = last[last[LABEL].notna()]
     # days as whole days since the epoch (formatted once per day, not once per cart)
     day_number = to_us(known["snapshot_time"]) // US_PER_DAY

@@ -75,11 +75,11 @@ def feature_ceiling(result: Any, truth: pd.DataFrame, catalogue: Any) -> dict[st
     return {"share_of_oracle": metrics["policy_share_of_oracle"], "profit_per_cart": metrics["policy_profit_per_cart"]}
 
 
-def run_shop(customers: int, share: float, seed: int, days: int) -> dict[str, Any]:
+def run_shop(customers: int, share: float, seed: int, days: int, bases: list[str]) -> list[dict[str, Any]]:
     from features.snapshots import build_snapshots
     from serving.policy import default_catalogue
     from training.synthetic_shop import generate_shop
-    from training.uplift_train import UpliftConfig, fit_and_evaluate
+    from training.uplift_train import UpliftConfig
 
     started = time.perf_counter()
     shop = generate_shop(customers, days, seed, experiment_share=share)
@@ -87,13 +87,25 @@ def run_shop(customers: int, share: float, seed: int, days: int) -> dict[str, An
     generated = time.perf_counter() - started
     assert shop.dataset.experiments is not None
     catalogue = default_catalogue()
+    about = {"customers": customers, "days": days, "experiment_share": share, "seed": seed}
+    return [fit_one(snaps, shop, catalogue, about, base, generated, UpliftConfig(refit_base=base == "refit"))
+            for base in bases]
+
+
+def fit_one(snaps: pd.DataFrame, shop: Any, catalogue: Any, about: dict[str, Any], base: str, generated: float,
+            config: Any) -> dict[str, Any]:
+    from training.uplift_train import fit_and_evaluate
+
     t0 = time.perf_counter()
-    result = fit_and_evaluate(snaps, shop.dataset.experiments, catalogue, shop.experiments, UpliftConfig())
+    result = fit_and_evaluate(snaps, shop.dataset.experiments, catalogue, shop.experiments, config)
     fitted = time.perf_counter() - t0
     ceiling = feature_ceiling(result, shop.experiments, catalogue)
     policies = {name: {k: round(float(v), 4) for k, v in values.items()} for name, values in result.policies.items()}
+    m = result.model
     return {
-        "customers": customers, "days": days, "experiment_share": share, "seed": seed,
+        **about, "base": base,
+        "trees": {"base": sum(b.num_trees() for b in m.base), "offsets": sum(b.num_trees() for b in m.offsets.values()),
+                  "value": m.value.num_trees() if m.value is not None else 0},
         "experiment_carts": len(result.table.frame), "test_carts": int(result.metrics["test_rows"]),
         "learned_share_of_oracle": round(result.metrics["policy_share_of_oracle"], 4),
         "best_baseline_share_of_oracle": round(result.metrics["best_baseline_share_of_oracle"], 4),
@@ -108,10 +120,11 @@ def run_shop(customers: int, share: float, seed: int, days: int) -> dict[str, An
 def markdown(rows: list[dict[str, Any]]) -> str:
     names = ["learned", "rule_based", "everyone_reminder_email", "everyone_early_access", "high_risk_discount_10",
              "everyone_discount_10", "no_incentive"]
-    head = "| shop | experiment carts (test) | feature ceiling | " + " | ".join(names) + " | fit + evaluate |"
-    lines = [head, "|" + "---|" * (4 + len(names))]
+    head = "| shop | base | experiment carts (test) | feature ceiling | " + " | ".join(names) + " | fit + evaluate |"
+    lines = [head, "|" + "---|" * (5 + len(names))]
     for r in rows:
         cells = [f"{r['customers']:,} customers, share {r['experiment_share']}, seed {r['seed']}",
+                 f"{r['base']} ({r['trees']['base']} trees)",
                  f"{r['experiment_carts']:,} ({r['test_carts']:,})",
                  f"{r['feature_ceiling_share_of_oracle']:.0%}"]
         for n in names:
@@ -128,13 +141,17 @@ def main() -> None:
     parser.add_argument("--shops", nargs="+", default=["100000:0.3:1", "100000:1.0:31", "500000:0.3:2"],
                         help="customers:experiment_share:seed per shop")
     parser.add_argument("--days", type=int, default=60)
+    parser.add_argument("--base", nargs="+", choices=["folds", "refit"], default=["refit"],
+                        help="how new carts get their base score: the mean of the cross-fitted fold models (folds) "
+                             "or one model refitted on all training rows (refit); several: each fitted on the "
+                             "same shop")
     args = parser.parse_args()
     rows = []
     for spec in args.shops:
         customers, share, seed = spec.split(":")
-        row = run_shop(int(customers), float(share), int(seed), args.days)
-        report("uplift_policy", row)
-        rows.append(row)
+        for row in run_shop(int(customers), float(share), int(seed), args.days, args.base):
+            report("uplift_policy", row)
+            rows.append(row)
     print(f"\n{machine()}\n")
     print(markdown(rows))
 

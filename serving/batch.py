@@ -162,9 +162,9 @@ class BatchScorer:
             "customer_id": carts["customer_id"].astype("string"),
             "snapshot_time": carts["snapshot_time"],
             "cart_value": carts["cart_value"].astype(np.float64),
-            "segments": segment_texts(flags, names),
+            "segments": _text_column(segment_texts(flags, names)),
             "risk": risk,
-            **decided,
+            **{k: _text_column(v) if k in _TEXT_COLUMNS else v for k, v in decided.items()},
             "top_reasons": reasons,
         })
         return out[list(BATCH_COLUMNS)]
@@ -183,13 +183,13 @@ class BatchScorer:
                     "expected_recovered_revenue": np.nan, "expected_profit": np.nan, "explored": False,
                     "propensity": np.nan, "why": r.reason}
         assert self._uplift is not None
-        sessions = ids.tolist()  # the exploration draws hash each session id
         probs, values = self._uplift.batch(matrix)
         s = cat.uplift
         if s.daily_budget is not None or s.segment_caps:
             segments = [[names[j] for j in np.flatnonzero(row)] for row in flags]
-            return self._decide_with_budget(sessions, risk, segments, carts, probs, values)
-        p = decide_profit_batch(probs, values, flags, names, cols, cat, sessions if self.explore else None)
+            return self._decide_with_budget(ids.tolist(), risk, segments, carts, probs, values)
+        sessions = pa.array(ids) if self.explore else None  # the exploration draws hash each session id
+        p = decide_profit_batch(probs, values, flags, names, cols, cat, sessions)
         value = np.maximum(np.asarray(values, dtype=np.float64), cols.cart_value)
         uplift = np.asarray(p.expected_uplift, dtype=np.float64)
         return {"risk_band": risk_bands(risk, cat.settings), "incentive": p.code, "channel": p.channel,
@@ -233,6 +233,19 @@ class BatchScorer:
                          "explored": d.explored, "propensity": round(d.propensity, 5), "why": d.reason})
         out: dict[str, Any] = {k: [r[k] for r in rows] for k in rows[0]} if rows else {}
         return {"risk_band": risk_bands(risk, cat.settings), "policy": "profit", **out}
+
+
+_TEXT = pd.StringDtype("pyarrow", na_value=np.nan)
+"""pandas' default text dtype (``str``)."""
+_TEXT_COLUMNS = frozenset({"risk_band", "incentive", "channel", "rule", "why"})
+
+
+def _text_column(values: Any) -> Any:
+    """Texts (an object array or a list; None = missing) as a column of pandas' default text dtype, converted by
+    Arrow: about twice as fast as pandas' own conversion on long texts such as the reasons."""
+    if isinstance(values, str):  # one value for every row
+        return values
+    return pd.array(pa.array(values, pa.large_string()), dtype=_TEXT)
 
 
 def _round(values: Any, digits: int) -> np.ndarray:

@@ -21,7 +21,6 @@ ill-defined, NaN compares false) are decided by the scalar functions themselves,
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -32,6 +31,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
 
 from serving.policy import _EPS, NONE, CartContext, Catalogue, Incentive, PolicySettings, UpliftSettings, decide
 from serving.uplift_policy import decide_uplift, exploration_draws
@@ -648,19 +648,20 @@ class ProfitDecisions:
         return len(self.code)
 
 
-def exploration_draws_batch(session_ids: Sequence[str]) -> Floats:
+def exploration_draws_batch(session_ids: Sequence[str] | pa.Array | pa.ChunkedArray) -> Floats:
     """n x 2: :func:`serving.uplift_policy.exploration_draws` of every session, bit for bit.
 
-    The same BLAKE2b digests, joined and read as big-endian uint64 by numpy (about twice as fast as calling it per
-    session); the first sessions are checked against ``exploration_draws`` itself, and should that ever differ
-    (its salt or hash changed), every session goes through ``exploration_draws``.
+    The same BLAKE2b digests, computed by compiled code over the ids' bytes on every core
+    (:func:`serving.blake.blake2b_draws`); the first sessions are checked against ``exploration_draws`` itself, and
+    should that ever differ (its salt or hash changed), every session goes through ``exploration_draws``.
     """
-    ids = list(session_ids)
-    blake = hashlib.blake2b
-    raw = b"".join([blake(f"{_SALT}:{sid}".encode(), digest_size=16).digest() for sid in ids])
-    out = np.frombuffer(raw, dtype=">u8").reshape(len(ids), 2) / 2.0**64  # uint64 -> float64 rounds as int / int
-    if all(tuple(out[k].tolist()) == exploration_draws(ids[k]) for k in range(min(len(ids), 16))):
+    from serving.blake import blake2b_draws  # numba: loaded by the batch path only
+
+    out = blake2b_draws(session_ids, f"{_SALT}:".encode())
+    head = session_ids[:16].to_pylist() if isinstance(session_ids, pa.Array | pa.ChunkedArray) else session_ids[:16]
+    if all(tuple(out[k].tolist()) == exploration_draws(sid) for k, sid in enumerate(head)):
         return out
+    ids = session_ids.to_pylist() if isinstance(session_ids, pa.Array | pa.ChunkedArray) else session_ids
     return np.array([exploration_draws(sid) for sid in ids], dtype=np.float64).reshape(len(ids), 2)
 
 
@@ -709,12 +710,13 @@ def _drawn(eligible: Bools, explore: Bools, slot: Ints) -> Ints:
 
 def decide_profit_batch(probabilities: pd.DataFrame, order_value: npt.ArrayLike, flags: npt.ArrayLike,
                         segment_names: Sequence[str], carts: CartsLike | CartColumns, catalogue: Catalogue,
-                        session_ids: Sequence[str] | None = None, *, reasons: bool = True) -> ProfitDecisions:
+                        session_ids: Sequence[str] | pa.Array | pa.ChunkedArray | None = None, *,
+                        reasons: bool = True) -> ProfitDecisions:
     """:func:`serving.uplift_policy.decide_uplift` for every cart at once, with the same answers, WITHOUT a budget.
 
     ``probabilities``: one row per cart, columns ``none`` and incentive codes (P(bought)); ``order_value``: the
     expected order values; ``flags`` / ``segment_names`` / ``carts`` as in :func:`decide_rules_batch`;
-    ``session_ids``: None for no exploration, else each cart's session, whose
+    ``session_ids``: None for no exploration, else each cart's session (texts, or an Arrow array of them), whose
     :func:`~serving.uplift_policy.exploration_draws` decide exploration as in the service. Raises ValueError as
     ``decide_uplift`` does (a probability outside [0, 1], a negative or non-finite order value).
 
@@ -786,8 +788,8 @@ def _offers(incs: Sequence[Incentive], p_with: Floats, value: Floats, cols: Cart
     return _Offers(eligible, cost, uplift, profit, odd)
 
 
-def _exploration(session_ids: Sequence[str] | None, empty: Bools, offers: _Offers, share: float
-                 ) -> tuple[Floats, Floats]:
+def _exploration(session_ids: Sequence[str] | pa.Array | pa.ChunkedArray | None, empty: Bools, offers: _Offers,
+                 share: float) -> tuple[Floats, Floats]:
     """Per cart, the two exploration draws (inf where none are needed) and the share explored (``decide_uplift``:
     the catalogue's share when there are draws and eligible offers, else 0)."""
     n = len(empty)
@@ -796,7 +798,9 @@ def _exploration(session_ids: Sequence[str] | None, empty: Bools, offers: _Offer
     if session_ids is not None:  # draws only where they can matter (and for the scalar fall-back)
         n_offers = offers.n_offers
         may = np.flatnonzero(~empty & ((n_offers > 0) | offers.odd))
-        draws[may] = exploration_draws_batch([session_ids[i] for i in may.tolist()])
+        draws[may] = exploration_draws_batch(
+            session_ids.take(pa.array(may)) if isinstance(session_ids, pa.Array | pa.ChunkedArray)
+            else [session_ids[i] for i in may.tolist()])
         shares[n_offers > 0] = share
     return draws, shares
 

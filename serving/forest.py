@@ -11,8 +11,9 @@ split, and half of those branches are mispredicted (a split sends rows either wa
   mapped to the default side); a categorical split reads a 0/1 column that is 0 where the category is in the
   split's left set. Only the columns some split uses are built.
 * A block of rows goes through one tree together, a fixed number of steps (the tree's depth), with no branch:
-  ``node = child[2 * node + (x[column[node]] > threshold[node])]``; a leaf is its own child both ways, so a row
-  that reached one stays there. The rows' walks are independent, so the processor overlaps them.
+  ``node = left[node] + (x[column[node]] > threshold[node])`` (a node's two children lie side by side); a leaf is
+  its own left child and its threshold is +inf, so a row that reached one stays there. The rows' walks are
+  independent, so the processor overlaps them.
 * Blocks run on all cores (numba ``prange``); each tree's leaf values add to its booster's raw score, and for the
   explained booster each leaf's path contributions (those of :class:`serving.fastpredict.FastBooster`, computed
   the same way) add to the row's contributions, whose largest ``k`` are picked in the same pass.
@@ -62,7 +63,8 @@ class _Builder:
         self.columns: dict[tuple[int, int, frozenset[int]], int] = {}
         self.col: list[int] = []
         self.thr: list[float] = []
-        self.child: list[int] = []
+        self.left: list[int] = []
+        """Per node: its left child (the right one is the next node); a leaf's is itself."""
         self.value: list[float] = []
         self.credits: list[dict[int, float]] = []
         """Per node: for a leaf of an explained tree, its path contributions (feature: amount), else empty."""
@@ -76,15 +78,17 @@ class _Builder:
         i = len(self.col)
         self.col.append(0)
         self.thr.append(np.inf)  # a leaf: nothing is greater, so it goes "left", to itself
-        self.child += [i, i]
+        self.left.append(i)
         self.value.append(0.0)
         self.credits.append({})
         return i
 
-    def add(self, tree: dict[str, Any], path: dict[int, float] | None, depth: int = 0) -> tuple[int, int]:
-        """Adds a (sub)tree; returns its root node and its depth. ``path``: for an explained tree, what the splits
-        above credited to each feature (:mod:`serving.fastpredict`'s path attribution), else None."""
-        i = self.node()
+    def add(self, tree: dict[str, Any], path: dict[int, float] | None, depth: int = 0, at: int | None = None
+            ) -> tuple[int, int]:
+        """Adds a (sub)tree at node ``at`` (None: a new node); returns its root node and its depth. ``path``: for an
+        explained tree, what the splits above credited to each feature (:mod:`serving.fastpredict`'s path
+        attribution), else None."""
+        i = self.node() if at is None else at
         if "split_index" not in tree:  # a leaf
             if "leaf_coeff" in tree or "leaf_features" in tree:
                 raise ValueError("linear trees (linear_tree=True) cannot be scored in batch: their leaves are "
@@ -101,17 +105,17 @@ class _Builder:
             kind = {"NaN": _NAN_LEFT if left else _NAN_RIGHT, "None": _NAN_ZERO,
                     "Zero": _ZERO_LEFT if left else _ZERO_RIGHT}[missing]
             self.col[i], self.thr[i] = self.column(feature, kind), float(tree["threshold"])
-        branches = []
-        for side in ("left_child", "right_child"):
+        self.left[i] = self.node()  # the two children side by side: the right one is left + 1
+        self.node()
+        depths = []
+        for k, side in enumerate(("left_child", "right_child")):
             step = None
             if path is not None:  # the move from this node's value to the child's, credited to the split feature
                 child = tree[side]
                 to = float(child["internal_value"] if "split_index" in child else child["leaf_value"])
                 step = {**path, feature: path.get(feature, 0.0) + (to - float(tree["internal_value"]))}
-            branches.append(self.add(tree[side], step, depth + 1))
-        (left_node, left_depth), (right_node, right_depth) = branches
-        self.child[2 * i], self.child[2 * i + 1] = left_node, right_node
-        return i, max(left_depth, right_depth)
+            depths.append(self.add(tree[side], step, depth + 1, at=self.left[i] + k)[1])
+        return i, max(depths)
 
 
 class Forest:
@@ -149,7 +153,7 @@ class Forest:
         self._bits = bits
         self._col = np.asarray(b.col, dtype=np.int32)
         self._thr = np.asarray(b.thr, dtype=np.float64)
-        self._child = np.asarray(b.child, dtype=np.int32)
+        self._left = np.asarray(b.left, dtype=np.int32)
         self._value = np.asarray(b.value, dtype=np.float64)
         self._roots = np.asarray(roots, dtype=np.int32)
         self._depths = np.asarray(depths, dtype=np.int64)
@@ -171,7 +175,7 @@ class Forest:
 
     def _run(self, matrix: np.ndarray, k: int) -> Explained:
         x = self._matrix(matrix)
-        raw, top, values = _evaluate(x, self._src, self._kind, self._bits, self._col, self._thr, self._child,
+        raw, top, values = _evaluate(x, self._src, self._kind, self._bits, self._col, self._thr, self._left,
                                      self._value, self._roots, self._depths, self._group,
                                      self.n_boosters, self._credit_start, self._credit_feature, self._credit, k)
         return Explained(raw, top, values)
@@ -209,7 +213,7 @@ def _column_value(v: float, kind: int, bits: np.ndarray) -> float:  # pragma: no
 
 @compiled(parallel=True, nogil=True)
 def _evaluate(x: np.ndarray, src: np.ndarray, kind: np.ndarray, bits: np.ndarray, col: np.ndarray,
-              thr: np.ndarray, child: np.ndarray, value: np.ndarray, roots: np.ndarray, depths: np.ndarray,
+              thr: np.ndarray, left: np.ndarray, value: np.ndarray, roots: np.ndarray, depths: np.ndarray,
               group: np.ndarray, n_groups: int, credit_start: np.ndarray, credit_feature: np.ndarray,
               credit: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
     n, n_features = x.shape
@@ -232,7 +236,7 @@ def _evaluate(x: np.ndarray, src: np.ndarray, kind: np.ndarray, bits: np.ndarray
             for _ in range(depths[t]):
                 for j in range(_BLOCK):
                     node = nodes[j]
-                    nodes[j] = child[2 * node + np.int32(xb[col[node], j] > thr[node])]
+                    nodes[j] = left[node] + np.int32(xb[col[node], j] > thr[node])
             g = group[t]
             for j in range(m):
                 raw[r0 + j, g] += value[nodes[j]]

@@ -60,6 +60,24 @@ def test_the_learner_finds_where_an_incentive_works_and_where_it_does_not(simula
     assert abs(u["dud"].mean()) < 0.03
 
 
+def test_a_refitted_base_finds_the_same_effects_with_one_base_model(simulated_model: tuple, tmp_path: Path
+                                                                     ) -> None:
+    folds_model, xt = simulated_model
+    x, arm, y = _simulated(30_000, 1)
+    xv, armv, yv = _simulated(6_000, 2)
+    model = fit_uplift_model(x, arm, y, xv, armv, yv, ["none", "treat", "dud"], folds=3, refit_base=True, seed=3)
+    assert len(model.base) == 1 and model.params["refit_base"] is True
+    # the offsets are fitted on the same cross-fitted scores: only how new carts get their base score differs
+    assert model.shifts == folds_model.shifts
+    u, u_folds = model.uplift(xt), folds_model.uplift(xt)
+    works = xt["x0"].to_numpy() > 0
+    assert u.loc[works, "treat"].mean() > 0.12 and abs(u.loc[~works, "treat"].mean()) < 0.06
+    assert np.corrcoef(u["treat"], u_folds["treat"])[0, 1] > 0.9
+    model.save(tmp_path / "m")
+    pd.testing.assert_frame_equal(type(model).load(tmp_path / "m").purchase_probabilities(xt),
+                                  model.purchase_probabilities(xt))
+
+
 def test_saved_model_and_one_row_serving_give_the_same_probabilities(simulated_model: tuple, tmp_path: Path
                                                                      ) -> None:
     model, xt = simulated_model

@@ -5,7 +5,9 @@ The learner (a LightGBM meta-learner with honest cross-fitting):
 1. A *base* model ``m(x)``: the purchase log-odds of a cart, pooled over every arm (the arms are randomised, so
    this is the outcome under the experiment's mix of incentives). It is cross-fitted: the training rows are split
    into ``folds`` parts and each row's base score comes from the model fitted on the other parts, so step 2 never
-   sees a score fitted on the row itself. New carts get the mean of the fold models' scores.
+   sees a score fitted on the row itself. New carts get the mean of the fold models' scores, or, with
+   ``refit_base``, the score of one more base model fitted on all training rows (a third of the trees to walk
+   per cart; on the shops of ``benchmarks/bench_uplift.py`` the policy's profit was the same or slightly higher).
 2. Per arm ``a`` (``none`` included) a constant shift ``c_a`` (the arm's average effect on the log-odds, one
    Newton-fitted number) and an *offset* booster ``f_a(x)`` trained on the rows given ``a``, starting from the base
    score plus ``c_a`` (LightGBM ``init_score``): small trees, strong regularisation. It learns how the arm's effect
@@ -193,6 +195,7 @@ def fit_uplift_model(
     value: np.ndarray | None = None,
     value_valid: np.ndarray | None = None,
     folds: int = 3,
+    refit_base: bool = False,
     cv_folds: int = 5,
     seed: int = 7,
     max_rounds: int = 1000,
@@ -226,6 +229,8 @@ def fit_uplift_model(
         oof[held] = booster.predict(x[held], raw_score=True)
         base.append(booster)
     base_valid = np.mean([b.predict(x_valid, raw_score=True) for b in base], axis=0)
+    if refit_base:  # new carts are scored by one base model fitted on all training rows
+        base = [_train(bp, x, y, x_valid, y_valid, categorical, max_rounds, patience)]
     # -- 2. per arm: a constant shift, then an offset booster with cross-validated rounds
     offsets: dict[str, lgb.Booster] = {}
     shifts: dict[str, float] = {}
@@ -251,7 +256,7 @@ def fit_uplift_model(
         if ok.sum() >= 50 and vok.sum() >= 10:
             vp = _adapted(VALUE_PARAMS, int(ok.sum()), seed)
             value_model = _train(vp, x[ok], v[ok], x_valid[vok], vv[vok], categorical, max_rounds, patience)
-    params = {"base": bp, "offset": op_all, "folds": folds, "cv_folds": cv_folds, "seed": seed,
-              "offset_rounds": rounds}
+    params = {"base": bp, "offset": op_all, "folds": folds, "refit_base": refit_base, "cv_folds": cv_folds,
+              "seed": seed, "offset_rounds": rounds}
     return UpliftModel(base, offsets, shifts, value_model, default if np.isfinite(default) else 0.0,
                        tuple(x.columns), feature_set, params)

@@ -41,6 +41,8 @@ class UpliftConfig:
     test_days: float = 7.0
     seed: int = 7
     folds: int = 3
+    refit_base: bool = True
+    """Score new carts with one base model refitted on all training rows (see :mod:`training.uplift_model`)."""
     cv_folds: int = 5
     max_rounds: int = 1000
     patience: int = 50
@@ -115,8 +117,9 @@ def fit_and_evaluate(
     tr, va, te = split.train, split.valid, split.test
     model = fit_uplift_model(x.iloc[tr], arm[tr], y[tr], x.iloc[va], arm[va], y[va], table.arms,
                              categorical=CATEGORICAL_FEATURES, value=value[tr], value_valid=value[va],
-                             folds=config.folds, cv_folds=config.cv_folds, seed=config.seed,
-                             max_rounds=config.max_rounds, patience=config.patience, feature_set=FEATURE_SET)
+                             folds=config.folds, refit_base=config.refit_base, cv_folds=config.cv_folds,
+                             seed=config.seed, max_rounds=config.max_rounds, patience=config.patience,
+                             feature_set=FEATURE_SET)
     test = frame.iloc[te].reset_index(drop=True)
     metrics, policies, uplift = evaluate_uplift(model, test, catalogue, truth)
     metrics["train_rows"] = float(len(tr))

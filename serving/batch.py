@@ -245,7 +245,8 @@ def _text_column(values: Any) -> Any:
     Arrow: about twice as fast as pandas' own conversion on long texts such as the reasons."""
     if isinstance(values, str):  # one value for every row
         return values
-    return pd.array(pa.array(values, pa.large_string()), dtype=_TEXT)
+    texts = values if isinstance(values, pa.Array) else pa.array(values, pa.large_string())
+    return pd.array(texts.cast(pa.large_string()), dtype=_TEXT)
 
 
 def _round(values: Any, digits: int) -> np.ndarray:

@@ -21,8 +21,10 @@ ill-defined, NaN compares false) are decided by the scalar functions themselves,
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -32,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from serving.policy import _EPS, NONE, CartContext, Catalogue, Incentive, PolicySettings, UpliftSettings, decide
 from serving.uplift_policy import decide_uplift, exploration_draws
@@ -574,6 +577,14 @@ def _numerals(decimals: int, sign: str) -> Objects:
                      for k in range(_NUMERALS + 1)], dtype=object)
 
 
+def _numeral_index(v: Floats, decimals: int) -> tuple[Ints, Bools]:
+    """Per value, its row in the numeral tables and whether the table holds its text (see :func:`_fixed`)."""
+    with np.errstate(all="ignore"):
+        scaled = np.abs(v) * float(10**decimals)
+        ok = (scaled < _NUMERALS - 1) & (np.abs(scaled - np.floor(scaled) - 0.5) > 1e-6)
+    return np.where(ok, np.rint(scaled), 0.0).astype(np.intp), np.asarray(ok, dtype=np.bool_)
+
+
 def _fixed(values: Floats, decimals: int, plus: bool = False) -> list[str]:
     """``format(v, ".{decimals}f")`` (``"+.{decimals}f"`` with ``plus``) of every value, exactly, mostly by table.
 
@@ -583,16 +594,65 @@ def _fixed(values: Floats, decimals: int, plus: bool = False) -> list[str]:
     non-finite values go through ``format`` itself.
     """
     v = np.asarray(values, dtype=np.float64)
-    with np.errstate(all="ignore"):
-        scaled = np.abs(v) * float(10**decimals)
-        ok = (scaled < _NUMERALS - 1) & (np.abs(scaled - np.floor(scaled) - 0.5) > 1e-6)
-    k = np.where(ok, np.rint(scaled), 0.0).astype(np.intp)
+    k, ok = _numeral_index(v, decimals)
     out = np.where(np.signbit(v), _numerals(decimals, "-")[k], _numerals(decimals, "+" if plus else "")[k])
     rest = np.flatnonzero(~ok)
     if len(rest):
         spec = f"{'+' if plus else ''}.{decimals}f"
         out[rest] = _objects(format(x, spec) for x in v[rest].tolist())
     return list(out.tolist())
+
+
+@lru_cache(maxsize=16)
+def _arrow_numerals(decimals: int, plus: bool) -> pa.Array:
+    """The numerals without (or with ``+``) sign, then those with ``-``, as one Arrow array."""
+    return pa.array([*_numerals(decimals, "+" if plus else "").tolist(), *_numerals(decimals, "-").tolist()],
+                    pa.large_string())
+
+
+def _fixed_arrow(values: Floats, decimals: int, plus: bool = False) -> pa.Array:
+    """:func:`_fixed` as an Arrow array: the numerals taken from the table by Arrow, not one Python text each."""
+    v = np.asarray(values, dtype=np.float64)
+    k, ok = _numeral_index(v, decimals)
+    k = k + np.where(np.signbit(v), _NUMERALS + 1, 0)
+    out = pa.DictionaryArray.from_arrays(pa.array(k.astype(np.int32)), _arrow_numerals(decimals, plus))
+    texts = out.cast(pa.large_string())
+    if not ok.all():
+        spec = f"{'+' if plus else ''}.{decimals}f"
+        rest = [format(x, spec) for x in v[~ok].tolist()]
+        texts = pc.replace_with_mask(texts, pa.array(~ok), pa.array(rest, pa.large_string()))
+    return texts
+
+
+_SLOT = re.compile(r"%[sd%]")
+
+
+def _format_arrow(template: str, columns: Sequence[pa.Array]) -> pa.Array:
+    """``template % row`` for every row, the i-th ``%s`` / ``%d`` slot filled from ``columns[i]`` (texts; whole
+    numbers for ``%d``), joined by Arrow."""
+    slots = sum(1 for m in _SLOT.finditer(template) if m.group() != "%%")
+    if slots != len(columns):
+        raise ValueError(f"the template has {slots} slots for {len(columns)} columns")
+    pieces: list[pa.Array | pa.Scalar] = []
+    literal, at, slot = "", 0, 0
+    for m in _SLOT.finditer(template):
+        literal += template[at:m.start()]
+        at = m.end()
+        if m.group() == "%%":
+            literal += "%"
+            continue
+        if literal:
+            pieces.append(pa.scalar(literal, pa.large_string()))
+        literal = ""
+        pieces.append(pc.cast(columns[slot], pa.large_string()))
+        slot += 1
+    literal += template[at:]
+    if literal:
+        pieces.append(pa.scalar(literal, pa.large_string()))
+    n = len(columns[0]) if columns else 0
+    if len(pieces) == 1:
+        return pieces[0] if isinstance(pieces[0], pa.Array) else pa.array([literal] * n, pa.large_string())
+    return pc.binary_join_element_wise(*pieces, pa.scalar("", pa.large_string()))
 
 
 def _escape(text: str) -> str:
@@ -641,8 +701,8 @@ class ProfitDecisions:
     runner_up_profit: Floats
     """``UpliftDecision.runner_up.expected_profit``, NaN where there is no runner-up."""
     n_considered: Ints
-    reason: Objects | None
-    """``UpliftDecision.reason`` per cart; None when asked for no reasons."""
+    reason: pa.Array | None
+    """``UpliftDecision.reason`` per cart (Arrow texts); None when asked for no reasons."""
 
     def __len__(self) -> int:
         return len(self.code)
@@ -743,8 +803,14 @@ def decide_profit_batch(probabilities: pd.DataFrame, order_value: npt.ArrayLike,
     choice = _choose(offers, empty, draws, share, catalogue.uplift.min_expected_profit)
     out = _profit_answers(incs, catalogue, offers, choice, value, reasons)
     if offers.odd.any():
-        _profit_fallback(out, np.flatnonzero(offers.odd), probabilities, ov, f, segment_names, cols, catalogue,
-                         draws, session_ids is not None)
+        rows = np.flatnonzero(offers.odd)
+        reasons_of = _profit_fallback(out, rows, probabilities, ov, f, segment_names, cols, catalogue, draws,
+                                      session_ids is not None)
+        if out.reason is not None:
+            mask = np.zeros(n, dtype=np.bool_)
+            mask[rows] = True
+            out = dataclasses.replace(out, reason=pc.replace_with_mask(out.reason, pa.array(mask),
+                                                                       pa.array(reasons_of, pa.large_string())))
     return out
 
 
@@ -867,11 +933,12 @@ def _profit_answers(incs: Sequence[Incentive], catalogue: Catalogue, o: _Offers,
 
 def _profit_fallback(out: ProfitDecisions, rows: Ints, probabilities: pd.DataFrame, ov: Floats, flags: Bools,
                      names: Sequence[str], cols: CartColumns, catalogue: Catalogue, draws: Floats,
-                     explore: bool) -> None:
-    """Overwrite the answers of ``rows`` with :func:`decide_uplift`'s own."""
+                     explore: bool) -> list[str]:
+    """Overwrite the answers of ``rows`` with :func:`decide_uplift`'s own; returns its reasons for them."""
     seg_names = np.array(names, dtype=object)
     columns = [str(c) for c in probabilities.columns]
     p = probabilities.iloc[rows].to_numpy(dtype=np.float64)
+    reasons: list[str] = []
     for j, i in enumerate(rows.tolist()):
         d = decide_uplift(dict(zip(columns, p[j].tolist(), strict=True)), float(ov[i]),
                           frozenset(seg_names[flags[i]].tolist()), cols.context(i), catalogue, None,
@@ -885,41 +952,54 @@ def _profit_fallback(out: ProfitDecisions, rows: Ints, probabilities: pd.DataFra
         out.runner_up[i] = runner.code if runner is not None else None
         out.runner_up_profit[i] = runner.expected_profit if runner is not None else math.nan
         out.n_considered[i] = len(d.considered)
-        if out.reason is not None:
-            out.reason[i] = d.reason
+        reasons.append(d.reason)
+    return reasons
 
 
 def _profit_reasons(c: _Choice, codes: Objects, runner: Ints, o: _Offers, value: Floats, s: UpliftSettings
-                    ) -> Objects:
-    """``UpliftDecision.reason`` of every cart, from the rule that decided it (``%s`` templates, as for the rules)."""
+                    ) -> pa.Array:
+    """``UpliftDecision.reason`` of every cart, from the rule that decided it (``%s`` templates, as for the rules),
+    put together by Arrow: the numbers' texts are taken from tables, no Python text is made per cart."""
     rule, chosen, best, n_options = c.rule, c.chosen, c.best, c.n_options
     uplift, cost, profit = o.uplift, o.cost, o.profit
-    out = np.full(len(rule), None, dtype=object)
     best_profit = _BEST_PROFIT.replace("{margin}", _escape(f"{s.margin:.0%}"))
     explored = _EXPLORED.replace("{share}", _escape(f"{s.exploration_share:.0%}"))
+    code_texts = pa.array(codes.tolist(), pa.large_string())
 
-    def offer(at: Ints, rows: Ints) -> list[list[str]]:
-        """Code, uplift, expected cost and profit of the offer ``at`` of each cart in ``rows``, as texts."""
+    def code(at: Ints) -> pa.Array:
+        return code_texts.take(pa.array(at))
+
+    def offer(at: Ints, rows: Ints) -> list[pa.Array]:
+        """Code, uplift, expected cost and profit of the offer ``at`` of each cart in ``rows``."""
         idx = at[rows]
-        return [codes[idx].tolist(), _fixed(uplift[idx, rows], 3, plus=True), _fixed(cost[idx, rows], 2),
-                _fixed(profit[idx, rows], 2, plus=True)]
+        return [code(idx), _fixed_arrow(uplift[idx, rows], 3, plus=True), _fixed_arrow(cost[idx, rows], 2),
+                _fixed_arrow(profit[idx, rows], 2, plus=True)]
 
-    def nothing_pays(rows: Ints) -> list[str]:
-        return list(map(_NOTHING_PAYS.__mod__, zip(*offer(best, rows), strict=True)))
-
-    def best_offer(rows: Ints) -> list[str]:
-        code, up, c, pr = offer(chosen, rows)
+    def best_offer(rows: Ints) -> pa.Array:
+        name, up, c, pr = offer(chosen, rows)
         idx = runner[rows]
-        return list(map(best_profit.__mod__, zip(code, up, _fixed(value[rows], 2), c, pr, codes[idx].tolist(),
-                                                 _fixed(profit[idx, rows], 2, plus=True), strict=True)))
+        return _format_arrow(best_profit, [name, up, _fixed_arrow(value[rows], 2), c, pr, code(idx),
+                                           _fixed_arrow(profit[idx, rows], 2, plus=True)])
 
-    _fill(out, rule, _P_EMPTY, lambda rows: [_EMPTY_CART_PROFIT] * len(rows))
-    _fill(out, rule, _P_NO_ELIGIBLE, lambda rows: [_NO_ELIGIBLE_PROFIT] * len(rows))
-    _fill(out, rule, _P_NOTHING_PAYS, nothing_pays)
-    _fill(out, rule, _P_BEST, best_offer)
-    _fill(out, rule, _P_EXPLORE, lambda rows: list(map(explored.__mod__, zip(
-        codes[chosen[rows]].tolist(), n_options[rows].tolist(), strict=True))))
-    return out
+    makers: dict[int, Callable[[Ints], pa.Array]] = {
+        _P_EMPTY: lambda rows: pa.array([_EMPTY_CART_PROFIT] * len(rows), pa.large_string()),
+        _P_NO_ELIGIBLE: lambda rows: pa.array([_NO_ELIGIBLE_PROFIT] * len(rows), pa.large_string()),
+        _P_NOTHING_PAYS: lambda rows: _format_arrow(_NOTHING_PAYS, offer(best, rows)),
+        _P_BEST: best_offer,
+        _P_EXPLORE: lambda rows: _format_arrow(explored, [code(chosen[rows]), pa.array(n_options[rows])]),
+    }
+    parts, where = [], []
+    for which, make in makers.items():
+        rows = np.flatnonzero(rule == which)
+        if len(rows):
+            parts.append(make(rows))
+            where.append(rows)
+    if not parts:
+        return pa.array([None] * len(rule), pa.large_string())
+    order = np.concatenate(where)
+    at = np.full(len(rule), -1, dtype=np.int64)
+    at[order] = np.arange(len(order))
+    return pa.concat_arrays(parts).take(pa.array(at, mask=at < 0))  # a cart no rule decided: missing
 
 
 # the reasons of serving.uplift_policy.decide_uplift (no budget), as % templates

@@ -12,6 +12,7 @@ from typing import Any, cast
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 import yaml
 
@@ -410,7 +411,7 @@ def test_equal_profits_go_to_the_cheaper_offer_then_the_code(edited: Catalogue) 
         want = decide_uplift(_records(probs)[i], 64.0, ["never_purchased"], cart_columns(carts, 2).context(i),
                              edited)
         assert want.code == got.code[i] and want.rule == got.rule[i] == "best_profit"
-        assert got.reason is not None and got.reason[i] == want.reason
+        assert got.reason is not None and got.reason.to_pylist()[i] == want.reason
 
 
 def test_exploration_draws_batch_equal_the_per_session_draws() -> None:
@@ -456,3 +457,19 @@ def test_e_mail_goes_to_known_customers_even_without_the_flag() -> None:
     c = random_carts(cat, n=4000, seed=10)
     assert "reminder_email" in set(check_rules(cat, c).code)
     check_profit(cat, c, explore=False)
+
+
+def test_numbers_and_templates_in_arrow_read_as_python_formats_them() -> None:
+    from serving.batch_policy import _fixed_arrow, _format_arrow
+
+    rng = np.random.default_rng(4)
+    values = np.concatenate([rng.normal(0, 3, 2000), rng.normal(0, 0.01, 500), [0.0, -0.0, -0.0004, 0.125, 0.375,
+                             -2.5, 1.005, 12345.678, 1e300, np.nan, np.inf, -np.inf]])
+    for decimals, plus in ((2, False), (2, True), (3, True), (0, False)):
+        spec = f"{'+' if plus else ''}.{decimals}f"
+        assert _fixed_arrow(values, decimals, plus).to_pylist() == [format(v, spec) for v in values.tolist()]
+    a = pa.array(["x", "y"])
+    assert _format_arrow("100%% %s got %d of %s.", [a, pa.array([3, 40]), a]).to_pylist() == [
+        "100% x got 3 of x.", "100% y got 40 of y."]
+    with pytest.raises(ValueError, match="2 slots for 1 columns"):
+        _format_arrow("%s and %s", [a])

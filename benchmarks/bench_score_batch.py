@@ -100,9 +100,7 @@ def main() -> None:
     scorer = BatchScorer(risk, catalogue=catalogue, uplift=None if args.rules_policy else uplift)
     scorer.score(carts.head(64))  # once per process: the trees flattened, the compiled code loaded
     t = lap("model_setup", t)
-    stages: dict[str, float] = {}
-    t_score = time.perf_counter()
-    scored = scorer.score(carts, progress=lambda s, n: stages.__setitem__(s, time.perf_counter() - t_score))
+    scored = scorer.score(carts)
     t = lap("model_and_policy", t)
     # as `cartrisk score` does: the report rendered in a forked child while the lists are written here
     page = in_child(lambda: render_html(build_report(scored, snaps)))
@@ -115,8 +113,7 @@ def main() -> None:
     report("batch_score", {
         "customers": len(ds.customers), "events": len(ds.events), "carts": len(carts),
         "policy": "rules" if args.rules_policy else "profit", "threads": not args.no_threads,
-        "seconds": times, "model_seconds": round(stages.get("model", float("nan")), 2),
-        "policy_seconds": round(stages.get("policy", float("nan")) - stages.get("model", 0.0), 2),
+        "seconds": times,
         "model_and_policy_carts_per_second": round(len(carts) / times["model_and_policy"]),
         "with_setup_carts_per_second": round(len(carts) / (times["model_and_policy"] + times["model_setup"])),
         "end_to_end_seconds": round(end_to_end, 1),

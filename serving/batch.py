@@ -50,6 +50,8 @@ BATCH_COLUMNS = ("cart_id", "customer_id", "snapshot_time", "cart_value", "segme
                  "expected_recovered_revenue", "expected_profit", "explored", "propensity", "top_reasons", "why")
 
 Progress = Callable[[str, int], None]
+PART_ROWS = 1 << 17
+"""Carts scored together (see :meth:`BatchScorer.score`): 131,072."""
 """Called with a stage name and the number of carts done in it."""
 
 
@@ -142,21 +144,37 @@ class BatchScorer:
         return np.clip(risk, 0.0, 1.0), reason_texts(found.top, found.top_values, FEATURE_NAMES)
 
     def score(self, carts: pd.DataFrame, progress: Progress | None = None) -> pd.DataFrame:
-        """One row per cart of ``carts`` (snapshot rows, e.g. from :func:`latest_carts`); see the module doc."""
-        assert self.rules is not None
+        """One row per cart of ``carts`` (snapshot rows, e.g. from :func:`latest_carts`); see the module doc.
+
+        Without a budget the carts go through in parts of :data:`PART_ROWS` (each cart's answer depends on it
+        alone): the arrays of a part stay in the processor's caches and their memory is reused, where a million
+        carts at once spend a third of the time faulting in fresh pages. ``progress("policy", n)`` after each part,
+        ``n`` the carts done so far."""
+        assert self.catalogue is not None
         carts = carts.reset_index(drop=True)
+        s = self.catalogue.uplift
+        if len(carts) <= PART_ROWS or (self.uplift is not None and (s.daily_budget is not None or s.segment_caps)):
+            out = self._score_part(carts)
+            if progress:
+                progress("policy", len(carts))
+            return out
+        parts = []
+        for start in range(0, len(carts), PART_ROWS):
+            parts.append(self._score_part(carts.iloc[start:start + PART_ROWS].reset_index(drop=True)))
+            if progress:
+                progress("policy", min(start + PART_ROWS, len(carts)))
+        return pd.concat(parts, ignore_index=True)
+
+    def _score_part(self, carts: pd.DataFrame) -> pd.DataFrame:
+        assert self.rules is not None
         matrix = model_matrix(carts)
         risk, reasons = self.risk_and_reasons(matrix)
-        if progress:
-            progress("model", len(carts))
         member = assign_segments(carts, self.rules)
         names = list(member.columns)
         flags = member.to_numpy(dtype=bool)
         cols = cart_columns(carts[list(_CONTEXT_COLUMNS)], len(carts))
         ids = carts["session_id"].astype(str)
         decided = self._decide(ids, risk, flags, names, cols, carts, matrix)
-        if progress:
-            progress("policy", len(carts))
         out = pd.DataFrame({
             "cart_id": ids.array,
             "customer_id": carts["customer_id"].astype("string"),

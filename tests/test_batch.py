@@ -110,6 +110,21 @@ def _scored(quick_model: QuickModel, uplift_shop: UpliftShop, carts: pd.DataFram
     return BatchScorer(quick_model.model, uplift=uplift_shop.result.model).score(carts)
 
 
+@pytest.mark.parametrize("profit", [True, False])
+def test_scoring_in_parts_gives_the_table_of_one_pass(quick_model: QuickModel, uplift_shop: UpliftShop,
+                                                      carts: pd.DataFrame, monkeypatch: pytest.MonkeyPatch,
+                                                      profit: bool) -> None:
+    import serving.batch
+
+    scorer = BatchScorer(quick_model.model, uplift=uplift_shop.result.model if profit else None)
+    whole = scorer.score(carts)
+    monkeypatch.setattr(serving.batch, "PART_ROWS", 97)
+    done: list[int] = []
+    parts = scorer.score(carts, progress=lambda stage, n: done.append(n))
+    assert len(carts) > 3 * 97 and done == [*range(97, len(carts), 97), len(carts)]
+    pd.testing.assert_frame_equal(parts, whole)
+
+
 def test_exports_have_the_import_shapes(quick_model: QuickModel, uplift_shop: UpliftShop, carts: pd.DataFrame,
                                         tmp_path: Path) -> None:
     scored = _scored(quick_model, uplift_shop, carts)

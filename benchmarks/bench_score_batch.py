@@ -1,6 +1,7 @@
 """Batch scoring end to end: from a shop's event tables on disk to carts.csv, the lists and the report.
 
-    python benchmarks/bench_score_batch.py [--customers 1300000] [--days 60] [--rules-policy] [--no-threads]
+    python benchmarks/bench_score_batch.py [--customers 1300000] [--days 60] [--rules-policy] [--one-pass]
+        [--no-threads]
     python benchmarks/bench_score_batch.py --data DIR   # a shop already on disk (e.g. from `cartrisk generate`)
 
 Generates a shop of ``--customers`` customers (about 0.8 carts per customer over 60 days), writes its tables as
@@ -57,6 +58,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=None,
                         help="score the shop in this folder (left in place) instead of generating one")
     parser.add_argument("--rules-policy", action="store_true", help="no uplift models: the rule-based policy")
+    parser.add_argument("--one-pass", action="store_true",
+                        help="score all carts in one part instead of parts of serving.batch.PART_ROWS (for comparison)")
     parser.add_argument("--no-threads", action="store_true",
                         help="validation, profile lookups and id factorisation on one thread (for comparison)")
     args = parser.parse_args()
@@ -67,6 +70,10 @@ def main() -> None:
 
         features.validate.PARALLEL_ROWS = features.sessions.PARALLEL_ROWS = 2**62
         features.profiles.PARALLEL_QUERIES = 2**62
+    if args.one_pass:
+        import serving.batch
+
+        serving.batch.PART_ROWS = 2**62
     from features.io import load_dataset
     from features.snapshots import build_snapshots
     from serving.batch import BatchScorer, latest_carts
@@ -113,6 +120,7 @@ def main() -> None:
     report("batch_score", {
         "customers": len(ds.customers), "events": len(ds.events), "carts": len(carts),
         "policy": "rules" if args.rules_policy else "profit", "threads": not args.no_threads,
+        "parts": not args.one_pass,
         "seconds": times,
         "model_and_policy_carts_per_second": round(len(carts) / times["model_and_policy"]),
         "with_setup_carts_per_second": round(len(carts) / (times["model_and_policy"] + times["model_setup"])),

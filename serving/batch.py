@@ -50,9 +50,9 @@ BATCH_COLUMNS = ("cart_id", "customer_id", "snapshot_time", "cart_value", "segme
                  "expected_recovered_revenue", "expected_profit", "explored", "propensity", "top_reasons", "why")
 
 Progress = Callable[[str, int], None]
+"""Called with a stage name and the number of carts done in it."""
 PART_ROWS = 1 << 17
 """Carts scored together (see :meth:`BatchScorer.score`): 131,072."""
-"""Called with a stage name and the number of carts done in it."""
 
 
 def latest_carts(snapshots: pd.DataFrame, last_days: float | None = None) -> pd.DataFrame:
@@ -260,7 +260,7 @@ _TEXT_COLUMNS = frozenset({"risk_band", "incentive", "channel", "rule", "why"})
 
 def _text_column(values: Any) -> Any:
     """Texts (an object array or a list; None = missing) as a column of pandas' default text dtype, converted by
-    Arrow: about twice as fast as pandas' own conversion on long texts such as the reasons."""
+    Arrow (faster than pandas' own conversion, most of all on long texts such as the reasons)."""
     if isinstance(values, str):  # one value for every row
         return values
     texts = values if isinstance(values, pa.Array) else pa.array(values, pa.large_string())

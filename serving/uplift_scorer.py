@@ -1,8 +1,9 @@
 """The profit policy at request time: per-arm purchase probabilities for one cart, and today's budget.
 
 :class:`FastUplift` evaluates an :class:`training.uplift_model.UpliftModel` on one feature row with the
-single-row C API of :mod:`serving.fastpredict` (no DataFrame, no Python-level tree walk): the mean of the
-cross-fitted base boosters' log-odds, plus each arm's constant shift and offset booster, through the sigmoid.
+single-row C API of :mod:`serving.fastpredict` (no DataFrame, no Python-level tree walk): the base log-odds (the
+refitted base booster's, or the mean of the cross-fitted ones), plus each arm's constant shift and offset booster,
+through the sigmoid.
 It gives exactly what ``UpliftModel.purchase_probabilities`` gives for the same row (tested). All the boosters
 are merged into one for the leaf lookup (:func:`serving.fastpredict.merge_boosters`): one C call per cart instead
 of one per booster.

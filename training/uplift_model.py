@@ -68,7 +68,8 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 @dataclass
 class UpliftModel:
-    """Cross-fitted base boosters, one offset booster per arm, and the order-value regression."""
+    """The base booster(s) new carts are scored with (one refitted, or the cross-fitted ones, averaged), one offset
+    booster per arm, and the order-value regression."""
 
     base: list[lgb.Booster]
     offsets: dict[str, lgb.Booster]

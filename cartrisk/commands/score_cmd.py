@@ -91,7 +91,7 @@ def run_batch(data: Path | None, features: Path | None, last_days: float | None,
 
     def progress(stage: str, n: int) -> None:
         timings[stage] = round(time.perf_counter() - t0, 2)
-        bar.set_postfix_str(f"{stage} done ({n:,} carts)")
+        bar.set_postfix_str(f"model and {stage}: {n:,} of {len(carts):,} carts")
 
     scored = scorer.score(carts, progress=progress)
     bar.update()

@@ -20,8 +20,9 @@ def test_canonical_order_is_lexsort_by_session_time_and_position(seed: int) -> N
     code = np.unique(code, return_inverse=True)[1]  # dense, as factorised ids are
     event, customer = rng.integers(0, 9, n), rng.integers(-1, 50, n)
     expected = np.lexsort((np.arange(n), time_us, code))
-    order, *arrays = (np.empty(n, dtype=np.int32), np.empty(n, dtype=np.int32), np.empty(n, dtype=np.int64),
-                      np.empty(n, dtype=np.int8), np.empty(n, dtype=np.int32))
+    order = np.empty(n, dtype=np.int32)
+    arrays: list[np.ndarray] = [np.empty(n, dtype=np.int32), np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int8),
+                                np.empty(n, dtype=np.int32)]
     canonical_events(code, time_us, event, customer, int(code.max()) + 1, order, *arrays)
     assert np.array_equal(order, expected)
     for got, source in zip(arrays, (code, time_us, event, customer), strict=True):

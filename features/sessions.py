@@ -72,7 +72,8 @@ class OrderedEvents:
     order: np.ndarray | None
     """Positions of ``source`` in canonical order; None when the source is already in it."""
     session_code: np.ndarray
-    """Dense session number of each event, 0, 0, 1, 2, 2, ... along the canonical order."""
+    """Dense session number of each event, 0, 0, 1, 2, 2, ... along the canonical order (int32 below 2**31 events,
+    as are ``order`` and ``customer_code`` below 2**31 positions / customers; ``event_code`` is int8)."""
     time_us: np.ndarray
     event_code: np.ndarray
     """Position of each event's type in :data:`features.schema.EVENT_TYPES`."""
@@ -111,20 +112,21 @@ def order_events(events: pd.DataFrame) -> OrderedEvents:
     (codes, uniques), (cust_codes, cust_ids) = _factorize_both(events["session_id"], events["customer_id"])
     time_us = to_us(events["event_time"])
     etype = category_codes(events["event_type"], EVENT_TYPES)
+    n = len(codes)
+    index = np.int32 if n < 2**31 else np.int64  # narrow arrays: less memory to write
+    customer_index = np.int32 if len(cust_ids) < 2**31 else np.int64
     step = np.diff(codes)
-    if len(codes) and (step >= 0).all() and ((step > 0) | (np.diff(time_us) >= 0)).all():
+    if n and (step >= 0).all() and ((step > 0) | (np.diff(time_us) >= 0)).all():
         # already grouped by session (codes follow first appearance) and in time order: nothing to sort
-        return OrderedEvents(events, None, codes.astype(np.int64, copy=False), time_us, etype, pd.Index(uniques),
-                             cust_codes.astype(np.int64, copy=False), pd.Index(cust_ids))
+        return OrderedEvents(events, None, codes.astype(index, copy=False), time_us, etype.astype(np.int8),
+                             pd.Index(uniques), cust_codes.astype(customer_index, copy=False), pd.Index(cust_ids))
     from features.scan import canonical_events  # compiled code: not loaded by the service
 
     # = lexsort((arange, time, codes)); codes number sessions by first appearance, so they stay 0, 1, 2, ...
     # along the sorted events and keep their session ids
-    n = len(codes)
-    index = np.int32 if n < 2**31 else np.int64  # narrow arrays: less memory to write
     order, session_code = np.empty(n, dtype=index), np.empty(n, dtype=index)
     sorted_time, sorted_type = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int8)
-    customer_code = np.empty(n, dtype=np.int32 if len(cust_ids) < 2**31 else np.int64)
+    customer_code = np.empty(n, dtype=customer_index)
     canonical_events(codes, time_us, etype, cust_codes, len(uniques), order, session_code, sorted_time,
                      sorted_type, customer_code)
     return OrderedEvents(source=events, order=order, session_code=session_code, time_us=sorted_time,

@@ -183,3 +183,22 @@ def test_no_leakage_features_equal_when_everything_later_is_removed(day: int) ->
     open_carts = part[LABEL].isna()
     assert open_carts.any()
     assert np.isfinite(full.set_index("snapshot_id").loc[part["snapshot_id"][open_carts], LABEL]).any()
+
+
+def test_events_already_in_order_take_the_shortcut_with_the_same_arrays_and_snapshots() -> None:
+    """A log already grouped by session and in time order is not sorted; what it gives must not differ."""
+    from dataclasses import replace
+
+    from features.sessions import order_events
+
+    shop = random_shop(seed=4)
+    shuffled = order_events(shop.events)
+    assert shuffled.order is not None
+    in_order = shop.events.iloc[shuffled.order].reset_index(drop=True)
+    shortcut = order_events(in_order)
+    assert shortcut.order is None
+    for name in ("session_code", "time_us", "event_code", "customer_code"):
+        a, b = getattr(shortcut, name), getattr(shuffled, name)
+        assert a.dtype == b.dtype, name
+        assert np.array_equal(a, b), name
+    pd.testing.assert_frame_equal(build_snapshots(replace(shop, events=in_order)), build_snapshots(shop))

@@ -109,7 +109,7 @@ def prepare(b: Batch) -> tuple[list[CartContext], list[list[str]], list[dict[str
     return contexts, segments, probs
 
 
-def differing(got_code: np.ndarray, got_rule: np.ndarray, got_cost: np.ndarray, got_reason: np.ndarray | None,
+def differing(got_code: np.ndarray, got_rule: np.ndarray, got_cost: np.ndarray, got_reason: Any,
               want: list[Any]) -> int:
     """How many carts get another code, rule, reason or expected cost (beyond 1e-9) from the vectorised policy."""
     code = np.array([d.code for d in want], dtype=object)
@@ -117,7 +117,8 @@ def differing(got_code: np.ndarray, got_rule: np.ndarray, got_cost: np.ndarray, 
     cost = np.array([d.expected_cost for d in want])
     bad = (got_code != code) | (got_rule != rule) | ~(np.abs(got_cost - cost) <= 1e-9)
     if got_reason is not None:
-        bad |= got_reason != np.array([d.reason for d in want], dtype=object)
+        reason = np.asarray(got_reason, dtype=object)  # an object array (rules) or Arrow texts (profit)
+        bad |= reason != np.array([d.reason for d in want], dtype=object)
     return int(bad.sum())
 
 

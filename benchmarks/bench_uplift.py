@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _common import machine, peak_rss_mib, report
 
 from training.uplift_model import UpliftModel
+from training.uplift_train import UpliftConfig
 
 
 @dataclass
@@ -79,8 +80,6 @@ def run_shop(customers: int, share: float, seed: int, days: int, bases: list[str
     from features.snapshots import build_snapshots
     from serving.policy import default_catalogue
     from training.synthetic_shop import generate_shop
-    from training.uplift_train import UpliftConfig
-
     started = time.perf_counter()
     shop = generate_shop(customers, days, seed, experiment_share=share)
     snaps = build_snapshots(shop.dataset)
@@ -93,7 +92,7 @@ def run_shop(customers: int, share: float, seed: int, days: int, bases: list[str
 
 
 def fit_one(snaps: pd.DataFrame, shop: Any, catalogue: Any, about: dict[str, Any], base: str, generated: float,
-            config: Any) -> dict[str, Any]:
+            config: UpliftConfig) -> dict[str, Any]:
     from training.uplift_train import fit_and_evaluate
 
     t0 = time.perf_counter()

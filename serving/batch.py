@@ -1,7 +1,8 @@
 """Batch scoring: every cart of a data set (or of its last days) with the service's model and policy.
 
 :func:`latest_carts` takes each cart session's latest snapshot (the cart as it stands at the end of the data,
-or at the end of the window), :class:`BatchScorer` scores them all at once and returns one row per cart:
+or at the end of the window), :class:`BatchScorer` scores them (vectorised, in parts of :data:`PART_ROWS` carts)
+and returns one row per cart:
 
 ``cart_id`` (the session), ``customer_id``, ``snapshot_time``, ``cart_value``, ``segments`` (``;``-separated),
 ``risk``, ``risk_band``, ``incentive``, ``channel``, ``policy`` (``profit`` with uplift models, else ``rules``),
@@ -152,6 +153,10 @@ class BatchScorer:
         ``n`` the carts done so far."""
         assert self.catalogue is not None
         carts = carts.reset_index(drop=True)
+        missing = np.flatnonzero(carts["session_id"].isna().to_numpy())
+        if len(missing):  # the cart id of every list, and the seed of its exploration draws
+            raise ValueError(f"{len(missing):,} carts have no session id (rows {missing[:5].tolist()}"
+                             f"{' ...' if len(missing) > 5 else ''}); every cart needs one")
         s = self.catalogue.uplift
         if len(carts) <= PART_ROWS or (self.uplift is not None and (s.daily_budget is not None or s.segment_caps)):
             out = self._score_part(carts)
@@ -259,8 +264,9 @@ _TEXT_COLUMNS = frozenset({"risk_band", "incentive", "channel", "rule", "why"})
 
 
 def _text_column(values: Any) -> Any:
-    """Texts (an object array or a list; None = missing) as a column of pandas' default text dtype, converted by
-    Arrow (faster than pandas' own conversion, most of all on long texts such as the reasons)."""
+    """Texts (an Arrow array, an object array or a list; None = missing) as a column of pandas' default text dtype,
+    converted by Arrow (faster than pandas' own conversion, most of all on long texts such as the reasons); one
+    text (the same for every row) is returned as it is."""
     if isinstance(values, str):  # one value for every row
         return values
     texts = values if isinstance(values, pa.Array) else pa.array(values, pa.large_string())

@@ -28,7 +28,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeAlias, TypeGuard
 
 import numpy as np
 import numpy.typing as npt
@@ -627,12 +627,18 @@ def _fixed_arrow(values: Floats, decimals: int, plus: bool = False) -> pa.Array:
 _SLOT = re.compile(r"%[sd%]")
 
 
-def _format_arrow(template: str, columns: Sequence[pa.Array]) -> pa.Array:
-    """``template % row`` for every row, the i-th ``%s`` / ``%d`` slot filled from ``columns[i]`` (texts; whole
-    numbers for ``%d``), joined by Arrow."""
-    slots = sum(1 for m in _SLOT.finditer(template) if m.group() != "%%")
-    if slots != len(columns):
-        raise ValueError(f"the template has {slots} slots for {len(columns)} columns")
+def _format_arrow(template: str, columns: Sequence[pa.Array], n: int) -> pa.Array:
+    """``template % row`` for each of ``n`` rows, the i-th ``%s`` / ``%d`` slot filled from ``columns[i]`` (texts
+    for ``%s``, whole numbers for ``%d``; no missing values), joined by Arrow."""
+    slots = [m for m in _SLOT.finditer(template) if m.group() != "%%"]
+    if len(slots) != len(columns):
+        raise ValueError(f"the template has {len(slots)} slots for {len(columns)} columns")
+    for m, column in zip(slots, columns, strict=True):
+        if len(column) != n or column.null_count:
+            raise ValueError(f"a {m.group()} column has {len(column)} values ({column.null_count} missing) "
+                             f"for {n} rows")
+        if m.group() == "%d" and not pa.types.is_integer(column.type):
+            raise ValueError(f"a %d column holds {column.type}, not whole numbers")
     pieces: list[pa.Array | pa.Scalar] = []
     literal, at, slot = "", 0, 0
     for m in _SLOT.finditer(template):
@@ -647,11 +653,12 @@ def _format_arrow(template: str, columns: Sequence[pa.Array]) -> pa.Array:
         pieces.append(pc.cast(columns[slot], pa.large_string()))
         slot += 1
     literal += template[at:]
+    if not columns:
+        return pa.array([literal] * n, pa.large_string())
     if literal:
         pieces.append(pa.scalar(literal, pa.large_string()))
-    n = len(columns[0]) if columns else 0
     if len(pieces) == 1:
-        return pieces[0] if isinstance(pieces[0], pa.Array) else pa.array([literal] * n, pa.large_string())
+        return pieces[0]
     return pc.binary_join_element_wise(*pieces, pa.scalar("", pa.large_string()))
 
 
@@ -708,8 +715,16 @@ class ProfitDecisions:
         return len(self.code)
 
 
-def exploration_draws_batch(session_ids: Sequence[str] | pa.Array | pa.ChunkedArray) -> Floats:
-    """n x 2: :func:`serving.uplift_policy.exploration_draws` of every session, bit for bit.
+Texts: TypeAlias = Sequence[str] | pa.Array | pa.ChunkedArray
+"""Texts as a sequence of Python strings or as an Arrow array."""
+
+
+def _arrow(values: Texts) -> TypeGuard[pa.Array | pa.ChunkedArray]:
+    return isinstance(values, pa.Array | pa.ChunkedArray)
+
+
+def exploration_draws_batch(session_ids: Texts) -> Floats:
+    """n x 2: :func:`serving.uplift_policy.exploration_draws` of every session (texts), bit for bit.
 
     The same BLAKE2b digests, computed by compiled code over the ids' bytes on every core
     (:func:`serving.blake.blake2b_draws`); the first sessions are checked against ``exploration_draws`` itself, and
@@ -718,10 +733,10 @@ def exploration_draws_batch(session_ids: Sequence[str] | pa.Array | pa.ChunkedAr
     from serving.blake import blake2b_draws  # numba: loaded by the batch path only
 
     out = blake2b_draws(session_ids, f"{_SALT}:".encode())
-    head = session_ids[:16].to_pylist() if isinstance(session_ids, pa.Array | pa.ChunkedArray) else session_ids[:16]
+    head = session_ids[:16].to_pylist() if _arrow(session_ids) else session_ids[:16]
     if all(tuple(out[k].tolist()) == exploration_draws(sid) for k, sid in enumerate(head)):
         return out
-    ids = session_ids.to_pylist() if isinstance(session_ids, pa.Array | pa.ChunkedArray) else session_ids
+    ids = session_ids.to_pylist() if _arrow(session_ids) else session_ids
     return np.array([exploration_draws(sid) for sid in ids], dtype=np.float64).reshape(len(ids), 2)
 
 
@@ -770,8 +785,7 @@ def _drawn(eligible: Bools, explore: Bools, slot: Ints) -> Ints:
 
 def decide_profit_batch(probabilities: pd.DataFrame, order_value: npt.ArrayLike, flags: npt.ArrayLike,
                         segment_names: Sequence[str], carts: CartsLike | CartColumns, catalogue: Catalogue,
-                        session_ids: Sequence[str] | pa.Array | pa.ChunkedArray | None = None, *,
-                        reasons: bool = True) -> ProfitDecisions:
+                        session_ids: Texts | None = None, *, reasons: bool = True) -> ProfitDecisions:
     """:func:`serving.uplift_policy.decide_uplift` for every cart at once, with the same answers, WITHOUT a budget.
 
     ``probabilities``: one row per cart, columns ``none`` and incentive codes (P(bought)); ``order_value``: the
@@ -854,8 +868,7 @@ def _offers(incs: Sequence[Incentive], p_with: Floats, value: Floats, cols: Cart
     return _Offers(eligible, cost, uplift, profit, odd)
 
 
-def _exploration(session_ids: Sequence[str] | pa.Array | pa.ChunkedArray | None, empty: Bools, offers: _Offers,
-                 share: float) -> tuple[Floats, Floats]:
+def _exploration(session_ids: Texts | None, empty: Bools, offers: _Offers, share: float) -> tuple[Floats, Floats]:
     """Per cart, the two exploration draws (inf where none are needed) and the share explored (``decide_uplift``:
     the catalogue's share when there are draws and eligible offers, else 0)."""
     n = len(empty)
@@ -865,8 +878,7 @@ def _exploration(session_ids: Sequence[str] | pa.Array | pa.ChunkedArray | None,
         n_offers = offers.n_offers
         may = np.flatnonzero(~empty & ((n_offers > 0) | offers.odd))
         draws[may] = exploration_draws_batch(
-            session_ids.take(pa.array(may)) if isinstance(session_ids, pa.Array | pa.ChunkedArray)
-            else [session_ids[i] for i in may.tolist()])
+            session_ids.take(pa.array(may)) if _arrow(session_ids) else [session_ids[i] for i in may.tolist()])
         shares[n_offers > 0] = share
     return draws, shares
 
@@ -979,14 +991,15 @@ def _profit_reasons(c: _Choice, codes: Objects, runner: Ints, o: _Offers, value:
         name, up, c, pr = offer(chosen, rows)
         idx = runner[rows]
         return _format_arrow(best_profit, [name, up, _fixed_arrow(value[rows], 2), c, pr, code(idx),
-                                           _fixed_arrow(profit[idx, rows], 2, plus=True)])
+                                           _fixed_arrow(profit[idx, rows], 2, plus=True)], len(rows))
 
     makers: dict[int, Callable[[Ints], pa.Array]] = {
         _P_EMPTY: lambda rows: pa.array([_EMPTY_CART_PROFIT] * len(rows), pa.large_string()),
         _P_NO_ELIGIBLE: lambda rows: pa.array([_NO_ELIGIBLE_PROFIT] * len(rows), pa.large_string()),
-        _P_NOTHING_PAYS: lambda rows: _format_arrow(_NOTHING_PAYS, offer(best, rows)),
+        _P_NOTHING_PAYS: lambda rows: _format_arrow(_NOTHING_PAYS, offer(best, rows), len(rows)),
         _P_BEST: best_offer,
-        _P_EXPLORE: lambda rows: _format_arrow(explored, [code(chosen[rows]), pa.array(n_options[rows])]),
+        _P_EXPLORE: lambda rows: _format_arrow(explored, [code(chosen[rows]), pa.array(n_options[rows])],
+                                               len(rows)),
     }
     parts, where = [], []
     for which, make in makers.items():

@@ -44,7 +44,7 @@ _DIGEST = 16
 def blake2b_draws(texts: Sequence[str] | pa.Array | pa.ChunkedArray, prefix: bytes) -> np.ndarray:
     """n x 2: per text ``t``, the 16-byte BLAKE2b digest of ``prefix + t.encode()`` read as two big-endian
     unsigned 64-bit integers, each divided by 2**64 (what ``exploration_draws`` returns). Missing texts are
-    refused (a cart without a session id cannot have been scored)."""
+    refused (a draw needs a session id; :meth:`serving.batch.BatchScorer.score` refuses carts without one)."""
     arr = texts if isinstance(texts, pa.Array | pa.ChunkedArray) else pa.array(list(texts), pa.large_string())
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks() if arr.num_chunks else pa.array([], pa.large_string())

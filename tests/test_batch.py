@@ -125,6 +125,14 @@ def test_scoring_in_parts_gives_the_table_of_one_pass(quick_model: QuickModel, u
     pd.testing.assert_frame_equal(parts, whole)
 
 
+def test_carts_without_a_session_id_are_refused_with_their_rows(quick_model: QuickModel, carts: pd.DataFrame
+                                                                  ) -> None:
+    bad = carts.head(20).copy()
+    bad.loc[[3, 7], "session_id"] = None
+    with pytest.raises(ValueError, match=r"2 carts have no session id \(rows \[3, 7\]\)"):
+        BatchScorer(quick_model.model).score(bad)
+
+
 def test_exports_have_the_import_shapes(quick_model: QuickModel, uplift_shop: UpliftShop, carts: pd.DataFrame,
                                         tmp_path: Path) -> None:
     scored = _scored(quick_model, uplift_shop, carts)

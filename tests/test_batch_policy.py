@@ -469,7 +469,13 @@ def test_numbers_and_templates_in_arrow_read_as_python_formats_them() -> None:
         spec = f"{'+' if plus else ''}.{decimals}f"
         assert _fixed_arrow(values, decimals, plus).to_pylist() == [format(v, spec) for v in values.tolist()]
     a = pa.array(["x", "y"])
-    assert _format_arrow("100%% %s got %d of %s.", [a, pa.array([3, 40]), a]).to_pylist() == [
+    assert _format_arrow("100%% %s got %d of %s.", [a, pa.array([3, 40]), a], 2).to_pylist() == [
         "100% x got 3 of x.", "100% y got 40 of y."]
+    assert _format_arrow("%s", [a], 2).to_pylist() == ["x", "y"]
+    assert _format_arrow("no slot, 5%%", [], 3).to_pylist() == ["no slot, 5%"] * 3
     with pytest.raises(ValueError, match="2 slots for 1 columns"):
-        _format_arrow("%s and %s", [a])
+        _format_arrow("%s and %s", [a], 2)
+    with pytest.raises(ValueError, match="1 missing"):
+        _format_arrow("%s", [pa.array(["x", None])], 2)
+    with pytest.raises(ValueError, match="not whole numbers"):
+        _format_arrow("%d", [pa.array([1.5, 2.0])], 2)

@@ -37,8 +37,9 @@ def test_draws_of_many_random_ids_and_of_arrow_arrays_with_an_offset() -> None:
     ids = [f"{rng.integers(0, 10**12)}-{'q' * int(rng.integers(0, 200))}" for _ in range(3000)]
     want = _hashlib_draws(ids, b"s:")
     assert np.array_equal(blake2b_draws(ids, b"s:"), want)
-    sliced = pa.array(ids, pa.string()).slice(1000, 500)  # 32-bit offsets, not starting at 0
-    assert np.array_equal(blake2b_draws(sliced, b"s:"), want[1000:1500])
+    for kind in (pa.string(), pa.large_string()):  # slices: the offsets do not start at the array's start
+        sliced = pa.array(ids, kind).slice(1000, 500)
+        assert np.array_equal(blake2b_draws(sliced, b"s:"), want[1000:1500])
     chunked = pa.chunked_array([pa.array(ids[:10]), pa.array(ids[10:20])])
     assert np.array_equal(blake2b_draws(chunked, b"s:"), want[:20])
     assert blake2b_draws([], b"s:").shape == (0, 2)
@@ -49,9 +50,23 @@ def test_missing_ids_are_refused() -> None:
         blake2b_draws(pa.array(["a", None]), b"s:")
 
 
-def test_batch_exploration_draws_are_the_services() -> None:
+def test_batch_exploration_draws_are_the_services_from_the_compiled_hash(monkeypatch: pytest.MonkeyPatch) -> None:
+    import serving.batch_policy
+
+    calls: list[str] = []
+
+    def counted(session_id: str) -> tuple[float, float]:
+        calls.append(session_id)
+        return exploration_draws(session_id)
+
+    # the batch checks its first draws against the service's function and falls back to it when they differ:
+    # more than those few calls would mean the compiled hash is wrong
+    monkeypatch.setattr(serving.batch_policy, "exploration_draws", counted)
     ids = [f"session-{k}" for k in range(500)] + ["", "é" * 80]
-    batch = exploration_draws_batch(ids)
-    assert batch.shape == (len(ids), 2)
-    for k, sid in enumerate(ids):
-        assert tuple(batch[k].tolist()) == exploration_draws(sid)
+    for given in (ids, pa.array(ids), pa.chunked_array([pa.array(ids[:7]), pa.array(ids[7:])])):
+        calls.clear()
+        batch = exploration_draws_batch(given)
+        assert len(calls) <= 16
+        assert batch.shape == (len(ids), 2)
+        for k, sid in enumerate(ids):
+            assert tuple(batch[k].tolist()) == exploration_draws(sid)

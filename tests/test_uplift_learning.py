@@ -3,6 +3,7 @@ and on generated shops the learned policy ahead of every baseline."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,7 @@ def _simulated(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]
 def simulated_model() -> tuple[object, pd.DataFrame]:
     x, arm, y = _simulated(30_000, 1)
     xv, armv, yv = _simulated(6_000, 2)
-    model = fit_uplift_model(x, arm, y, xv, armv, yv, ["none", "treat", "dud"], folds=3, seed=3)
+    model = fit_uplift_model(x, arm, y, xv, armv, yv, ["none", "treat", "dud"], folds=3, refit_base=False, seed=3)
     xt, _, _ = _simulated(4_000, 3)
     return model, xt
 
@@ -65,8 +66,8 @@ def test_a_refitted_base_finds_the_same_effects_with_one_base_model(simulated_mo
     folds_model, xt = simulated_model
     x, arm, y = _simulated(30_000, 1)
     xv, armv, yv = _simulated(6_000, 2)
-    model = fit_uplift_model(x, arm, y, xv, armv, yv, ["none", "treat", "dud"], folds=3, refit_base=True, seed=3)
-    assert len(model.base) == 1 and model.params["refit_base"] is True
+    model = fit_uplift_model(x, arm, y, xv, armv, yv, ["none", "treat", "dud"], folds=3, seed=3)  # refit: default
+    assert len(model.base) == 1 and model.params["refit_base"] is True and len(folds_model.base) == 3
     # the offsets are fitted on the same cross-fitted scores: only how new carts get their base score differs
     assert model.shifts == folds_model.shifts
     u, u_folds = model.uplift(xt), folds_model.uplift(xt)
@@ -76,6 +77,13 @@ def test_a_refitted_base_finds_the_same_effects_with_one_base_model(simulated_mo
     model.save(tmp_path / "m")
     pd.testing.assert_frame_equal(type(model).load(tmp_path / "m").purchase_probabilities(xt),
                                   model.purchase_probabilities(xt))
+    # a model saved before refits named its base models' count "folds"
+    folds_model.save(tmp_path / "old")
+    meta = json.loads((tmp_path / "old" / "uplift.json").read_text())
+    meta["folds"] = meta.pop("base_models")
+    (tmp_path / "old" / "uplift.json").write_text(json.dumps(meta))
+    pd.testing.assert_frame_equal(type(model).load(tmp_path / "old").purchase_probabilities(xt),
+                                  folds_model.purchase_probabilities(xt))
 
 
 def test_saved_model_and_one_row_serving_give_the_same_probabilities(simulated_model: tuple, tmp_path: Path

@@ -120,7 +120,7 @@ class UpliftModel:
             booster.save_model(str(folder / f"offset_{arm}.txt"))
         if self.value is not None:
             self.value.save_model(str(folder / "value.txt"))
-        meta = {"folds": len(self.base), "arms": list(self.offsets), "shifts": self.shifts,
+        meta = {"base_models": len(self.base), "arms": list(self.offsets), "shifts": self.shifts,
                 "value": self.value is not None,
                 "value_default": self.value_default, "feature_names": list(self.feature_names),
                 "feature_set": self.feature_set, "params": self.params}
@@ -130,7 +130,8 @@ class UpliftModel:
     def load(cls, folder: Path) -> UpliftModel:
         meta = json.loads((folder / "uplift.json").read_text())
         return cls(
-            base=[lgb.Booster(model_file=str(folder / f"base_{k}.txt")) for k in range(meta["folds"])],
+            base=[lgb.Booster(model_file=str(folder / f"base_{k}.txt"))
+                  for k in range(meta.get("base_models", meta.get("folds", 0)))],  # "folds": saved before refits
             offsets={arm: lgb.Booster(model_file=str(folder / f"offset_{arm}.txt")) for arm in meta["arms"]},
             shifts={arm: float(v) for arm, v in meta["shifts"].items()},
             value=lgb.Booster(model_file=str(folder / "value.txt")) if meta["value"] else None,
@@ -196,7 +197,7 @@ def fit_uplift_model(
     value: np.ndarray | None = None,
     value_valid: np.ndarray | None = None,
     folds: int = 3,
-    refit_base: bool = False,
+    refit_base: bool = True,
     cv_folds: int = 5,
     seed: int = 7,
     max_rounds: int = 1000,
@@ -230,7 +231,11 @@ def fit_uplift_model(
         oof[held] = booster.predict(x[held], raw_score=True)
         base.append(booster)
     base_valid = np.mean([b.predict(x_valid, raw_score=True) for b in base], axis=0)
-    if refit_base:  # new carts are scored by one base model fitted on all training rows
+    if refit_base:
+        # new carts are scored by one base model fitted on all training rows (early-stopped on the validation rows,
+        # as the fold models are); steps 2 and 3 still read the cross-fitted scores, the validation rows' included
+        # (the mean of the fold models, which never trained on them), so nothing is fitted on a score that saw
+        # its own outcome
         base = [_train(bp, x, y, x_valid, y_valid, categorical, max_rounds, patience)]
     # -- 2. per arm: a constant shift, then an offset booster with cross-validated rounds
     offsets: dict[str, lgb.Booster] = {}

@@ -45,13 +45,22 @@ def table_path(data_dir: Path, name: str) -> Path | None:
     return None
 
 
+class UnreadableFile(ValueError):
+    """A table file that cannot be read at all (not Parquet, truncated, not CSV text)."""
+
+
 def read_raw(path: Path) -> pd.DataFrame:
-    """Read a CSV (every value as text, so validation sees what the file says) or a Parquet file."""
-    if path.suffix == ".parquet":
-        return pd.read_parquet(path)
-    if path.suffix == ".csv":
+    """Read a CSV (every value as text, so validation sees what the file says) or a Parquet file; a file that
+    cannot be read raises :class:`UnreadableFile` saying which file and why."""
+    if path.suffix not in (".parquet", ".csv"):
+        raise UnreadableFile(f"{path}: unsupported file type {path.suffix!r}; use .parquet or .csv")
+    try:
+        if path.suffix == ".parquet":
+            return pd.read_parquet(path)
         return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-    raise ValueError(f"{path}: unsupported file type {path.suffix!r}; use .parquet or .csv")
+    except (pa.ArrowException, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        kind = "a Parquet" if path.suffix == ".parquet" else "a CSV"
+        raise UnreadableFile(f"{path}: cannot be read as {kind} file ({type(exc).__name__}: {exc})") from exc
 
 
 def empty_table(schema: TableSchema) -> pd.DataFrame:

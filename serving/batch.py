@@ -1,7 +1,8 @@
 """Batch scoring: every cart of a data set (or of its last days) with the service's model and policy.
 
 :func:`latest_carts` takes each cart session's latest snapshot (the cart as it stands at the end of the data,
-or at the end of the window), :class:`BatchScorer` scores them (vectorised, in parts of :data:`PART_ROWS` carts)
+or at the end of the window), :func:`already_bought` tells which of those were bought by the end of the data (no
+incentive goes to them), :class:`BatchScorer` scores them (vectorised, in parts of :data:`PART_ROWS` carts)
 and returns one row per cart:
 
 ``cart_id`` (the session), ``customer_id``, ``snapshot_time``, ``cart_value``, ``segments`` (``;``-separated),
@@ -44,7 +45,7 @@ from serving.uplift_scorer import DailyBudget, FastUplift
 from training.model import RiskModel
 from training.uplift_model import UpliftModel
 
-__all__ = ["BATCH_COLUMNS", "BatchScorer", "latest_carts", "reason_texts", "segment_texts"]
+__all__ = ["BATCH_COLUMNS", "BatchScorer", "already_bought", "latest_carts", "reason_texts", "segment_texts"]
 
 BATCH_COLUMNS = ("cart_id", "customer_id", "snapshot_time", "cart_value", "segments", "risk", "risk_band",
                  "incentive", "channel", "policy", "rule", "expected_cost", "expected_uplift",
@@ -64,6 +65,22 @@ def latest_carts(snapshots: pd.DataFrame, last_days: float | None = None) -> pd.
         times = pd.to_datetime(latest["snapshot_time"], utc=True)
         latest = latest[times > times.max() - pd.Timedelta(days=float(last_days))]
     return latest.sort_values("snapshot_time", kind="stable").reset_index(drop=True)
+
+
+def already_bought(carts: pd.DataFrame, events: pd.DataFrame, orders: pd.DataFrame) -> np.ndarray:
+    """Per cart (a snapshot row with ``session_id``, ``customer_id`` and ``snapshot_time``): bought by the end of
+    the data, so no incentive should go to it. Bought means its session has a purchase event or an order, or its
+    customer placed an order at or after the cart's snapshot (the cart was recovered, or the customer has ordered
+    since: a reminder would be out of place)."""
+    purchased = events.loc[(events["event_type"] == "purchase").to_numpy(dtype=bool, na_value=False), "session_id"]
+    sessions = pd.concat([purchased, orders["session_id"]], ignore_index=True).dropna().astype("string")
+    in_session = carts["session_id"].astype("string").isin(sessions.unique()).to_numpy(dtype=bool)
+    if not len(orders):
+        return in_session
+    last_order = orders.dropna(subset=["customer_id"]).groupby("customer_id", observed=True)["order_time"].max()
+    last = pd.to_datetime(carts["customer_id"].map(last_order), utc=True)
+    later = (last >= pd.to_datetime(carts["snapshot_time"], utc=True)).to_numpy(dtype=bool, na_value=False)
+    return in_session | later
 
 
 def _reason_parts(features: np.ndarray, values: np.ndarray, names: Sequence[str]) -> pa.Array:

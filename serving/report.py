@@ -55,6 +55,14 @@ class ReportData:
     totals: dict[str, float] = field(default_factory=dict)
     """Over all carts (each once): ``with_incentive``, ``expected_cost``, ``expected_recovered_revenue``."""
     notes: list[str] = field(default_factory=list)
+    scope: str = ""
+    """Which carts were scored: their time window and the run's choices."""
+    daily_note: str = ""
+    """Which days the abandonment chart leaves out, and why."""
+
+
+KNOWN_SHARE_FOR_A_DAY = 0.5
+"""A day is drawn in the abandonment chart once at least this share of its carts have a known outcome."""
 
 
 def _split_column(values: pd.Series, sep: str = ";") -> tuple[np.ndarray, np.ndarray]:
@@ -156,15 +164,22 @@ def experiment_outcomes(snapshots: pd.DataFrame, experiments: pd.DataFrame) -> p
 
 
 def build_report(scored: pd.DataFrame, snapshots: pd.DataFrame, experiments: pd.DataFrame | None = None,
-                 title: str = "Cart abandonment and incentives") -> ReportData:
-    """The report's tables from a batch run, the snapshots (for outcomes over time) and the experiment table."""
+                 title: str = "Cart abandonment and incentives", scope: str = "") -> ReportData:
+    """The report's tables from a batch run, the snapshots (for outcomes over time) and the experiment table.
+    ``scope``: what the run scored, in words (e.g. "the last 7 days; 120 carts already bought left out"); the
+    carts' time window is added to it."""
     last = last_with_cart(snapshots)
-    known = last[last[LABEL].notna()]
     # days as whole days since the epoch (formatted once per day, not once per cart)
-    day_number = to_us(known["snapshot_time"]) // US_PER_DAY
-    daily = known.groupby(day_number)[LABEL].agg(["size", "sum"]).reset_index()
-    daily.columns = ["day", "carts", "abandoned"]
+    day_number = pd.Series(to_us(last["snapshot_time"]) // US_PER_DAY, index=last.index)
+    label = last[LABEL].astype("float64")
+    per_day = pd.DataFrame({"day": day_number, "known": label.notna(), "abandoned": label.fillna(0.0)}).groupby(
+        "day").agg(all_carts=("known", "size"), carts=("known", "sum"), abandoned=("abandoned", "sum"))
+    # a day whose outcomes are mostly not known yet (its carts' windows still open at the end of the data) would
+    # show the rate of a few early carts: left out, and said so
+    settled = per_day["carts"] >= KNOWN_SHARE_FOR_A_DAY * per_day["all_carts"]
+    daily = per_day[settled & (per_day["carts"] > 0)].drop(columns="all_carts").reset_index()
     daily["day"] = pd.to_datetime(daily["day"].to_numpy(dtype=np.int64), unit="D").strftime("%Y-%m-%d")
+    daily["carts"] = daily["carts"].astype(np.int64)
     daily["abandonment_rate"] = daily["abandoned"] / daily["carts"]
     outcome = pd.Series(last[LABEL].to_numpy(dtype=np.float64), index=last["session_id"].astype(str).to_numpy())
     abandoned = outcome.reindex(scored["cart_id"].astype(str).to_numpy()).to_numpy()
@@ -181,6 +196,9 @@ def build_report(scored: pd.DataFrame, snapshots: pd.DataFrame, experiments: pd.
     reasons = _reason_counts(scored["top_reasons"], len(scored))
     uplift = None
     notes = []
+    unsettled = int((~settled).sum())
+    daily_note = (f"The last {unsettled} day{'s are' if unsettled > 1 else ' is'} left out: fewer than "
+                  f"{KNOWN_SHARE_FOR_A_DAY:.0%} of their carts have a known outcome yet." if unsettled else "")
     if experiments is not None and len(experiments):
         uplift = measured_uplift(experiments, scored.set_index(scored["cart_id"].astype(str))["segments"])
     else:
@@ -190,8 +208,13 @@ def build_report(scored: pd.DataFrame, snapshots: pd.DataFrame, experiments: pd.
     totals = {"with_incentive": float((scored["incentive"] != "none").sum()),
               "expected_cost": float(scored["expected_cost"].sum()),
               "expected_recovered_revenue": float(revenue.sum()) if revenue.notna().any() else float("nan")}
+    if len(scored):
+        times = pd.to_datetime(scored["snapshot_time"], utc=True)
+        window = f"carts last seen from {times.min():%Y-%m-%d %H:%M} to {times.max():%Y-%m-%d %H:%M} UTC"
+        scope = f"{window}{'; ' + scope if scope else ''}"
     return ReportData(title, datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), len(scored), policy, daily,
-                      scored["risk"].to_numpy(dtype=np.float64), seg, mix, reasons, uplift, totals, notes)
+                      scored["risk"].to_numpy(dtype=np.float64), seg, mix, reasons, uplift, totals, notes, scope,
+                      daily_note)
 
 
 # ------------------------------------------------------------------------------------------------ charts
@@ -334,7 +357,8 @@ def render_html(data: ReportData) -> str:
         f"<title>{html.escape(data.title)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>{html.escape(data.title)}</h1>",
         f'<p class="note">Generated {data.generated}; incentives chosen by the '
-        f"{'profit policy (measured effects)' if data.policy == 'profit' else 'rule-based policy'}.</p>",
+        f"{'profit policy (measured effects)' if data.policy == 'profit' else 'rule-based policy'}"
+        + (f'.</p><p class="note" id="scope">Scored: {html.escape(data.scope)}' if data.scope else "") + ".</p>",
         f'<div><span class="kpi"><b id="kpi-carts">{data.carts:,}</b>carts scored</span>'
         f'<span class="kpi"><b id="kpi-given">{data.totals["with_incentive"]:,.0f}</b>given an incentive</span>'
         f'<span class="kpi"><b id="kpi-cost">{data.totals["expected_cost"]:,.2f}</b>expected cost</span>'
@@ -343,6 +367,7 @@ def render_html(data: ReportData) -> str:
         "<h2>Abandonment rate over time</h2>",
         f'<div class="chart" id="chart-daily">{_chart_daily(data.daily)}</div>' if len(data.daily) else
         '<p class="note">No cart with a known outcome yet.</p>',
+        f'<p class="note" id="daily-note">{html.escape(data.daily_note)}</p>' if data.daily_note else "",
         "<h2>Risk distribution</h2>", f'<div class="chart" id="chart-risk">{_chart_risk(data.risk)}</div>',
         "<h2>Segments</h2>",
         _table(data.segments, {"segment": "text", "carts": "int", "share": "pct", "mean_risk": "prob",

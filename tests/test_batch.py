@@ -17,11 +17,13 @@ from typer.testing import CliRunner
 
 from cartrisk.cli import app
 from features.definitions import FEATURE_NAMES
+from features.io import load_dataset
 from features.snapshots import build_snapshots
 from serving import exports as exports_module
 from serving.batch import (
     BATCH_COLUMNS,
     BatchScorer,
+    already_bought,
     latest_carts,
     reason_texts,
     segment_texts,
@@ -133,6 +135,36 @@ def test_carts_without_a_session_id_are_refused_with_their_rows(quick_model: Qui
         BatchScorer(quick_model.model).score(bad)
 
 
+def test_already_bought_carts_are_those_bought_in_their_session_or_ordered_since() -> None:
+    t = pd.Timestamp("2026-03-01 10:00", tz="UTC")
+    carts = pd.DataFrame({
+        "session_id": ["s1", "s2", "s3", "s4", "s5", "s6"],
+        "customer_id": pd.array(["c1", "c2", "c3", None, "c5", "c6"], dtype="string"),
+        "snapshot_time": [t] * 6,
+    })
+    events = pd.DataFrame({"session_id": ["s1", "s1", "s2", "s4"],
+                           "event_type": pd.Categorical(["add_to_cart", "purchase", "add_to_cart", "purchase"])})
+    orders = pd.DataFrame({
+        "session_id": pd.array([None, None, "s6"], dtype="string"),
+        "customer_id": pd.array(["c3", "c5", None], dtype="string"),
+        "order_time": [t + pd.Timedelta(days=3), t - pd.Timedelta(hours=1), t],
+    })
+    # s1: purchase in the session; s2: still open; s3: its customer ordered since; s4: a guest who bought in the
+    # session; s5: the customer's only order came before the cart; s6: a guest order placed from the session
+    assert already_bought(carts, events, orders).tolist() == [True, False, True, True, False, True]
+    assert already_bought(carts, events, orders.iloc[:0]).tolist() == [True, False, False, True, False, False]
+
+
+def test_times_for_spreadsheets_are_utc_seconds_rounded_down() -> None:
+    from serving.exports import utc_texts
+
+    times = pd.Series([pd.Timestamp("1969-12-31 23:59:59.5", tz="UTC"), pd.NaT,
+                       pd.Timestamp("2026-01-01 00:00", tz="Europe/Berlin"), pd.Timestamp("2026-03-06 23:59:59.999999",
+                                                                                        tz="UTC")])
+    assert utc_texts(times).to_pylist() == ["1969-12-31 23:59:59", None, "2025-12-31 23:00:00",
+                                            "2026-03-06 23:59:59"]
+
+
 def test_exports_have_the_import_shapes(quick_model: QuickModel, uplift_shop: UpliftShop, carts: pd.DataFrame,
                                         tmp_path: Path) -> None:
     scored = _scored(quick_model, uplift_shop, carts)
@@ -141,6 +173,12 @@ def test_exports_have_the_import_shapes(quick_model: QuickModel, uplift_shop: Up
     assert manifest["files"] == written and manifest["carts"] == len(scored)
     back = pd.read_csv(tmp_path / "carts.csv")
     assert len(back) == len(scored) and list(back.columns) == list(BATCH_COLUMNS)
+    # read as people read it: times to the second in UTC, money to the cent, the risk to 4 decimals
+    assert back["snapshot_time"].str.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d").all()
+    assert (pd.to_datetime(back["snapshot_time"], utc=True)
+            == pd.to_datetime(scored["snapshot_time"], utc=True).dt.floor("s")).all()
+    assert (back["cart_value"] == scored["cart_value"].round(2)).all()
+    assert (back["risk"] == scored["risk"].round(4)).all()
     email = pd.read_csv(tmp_path / "email_reminder_email.csv")
     assert list(email.columns) == ["customer_id", "cart_id", "incentive", "products", "cart_value", "risk"]
     assert email["customer_id"].notna().all() and (email["products"].str.len() > 0).mean() > 0.9
@@ -208,6 +246,11 @@ def test_cli_scores_reports_and_checks_policy_edits_with_the_imported_models(
     assert out.exit_code == 0, out.output
     summary = json.loads(out.stdout)
     assert summary["policy"] == "profit" and summary["models"] == {"risk_version": "4", "uplift_version": "2"}
+    # no list goes to a cart that was bought: not in its session, not by an order since
+    shop = load_dataset(small_shop_dir, quarantine_dir=None)
+    scored_ids = set(pd.read_csv(tmp_path / "exports" / "carts.csv", dtype=str)["cart_id"])
+    bought = set(shop.events.loc[shop.events["event_type"] == "purchase", "session_id"].astype(str))
+    assert summary["carts_already_bought_left_out"] > 0 and not scored_ids & bought
     assert summary["carts"] == len(pd.read_csv(tmp_path / "exports" / "carts.csv"))
     assert set(summary["files"]) >= {"carts.csv", "audience_retargeting.csv", "report.html"}
     page = (tmp_path / "exports" / "report.html").read_text()

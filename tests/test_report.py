@@ -56,6 +56,26 @@ def test_report_tables_hold_the_numbers_of_the_csv(report_files: dict[str, Any])
     assert data.reasons["carts"].is_monotonic_decreasing
 
 
+def test_the_report_says_what_it_scored_and_leaves_out_days_without_known_outcomes(
+        report_files: dict[str, Any], quick_model: QuickModel) -> None:
+    from features.snapshots import last_with_cart
+    from serving.report import KNOWN_SHARE_FOR_A_DAY
+
+    data = report_files["data"]
+    last = last_with_cart(quick_model.snaps)
+    day = pd.to_datetime(last["snapshot_time"], utc=True).dt.strftime("%Y-%m-%d")
+    known_share = last["abandoned"].notna().groupby(day).mean()
+    # a day is drawn when enough of its carts have a known outcome; the left-out days are the last ones
+    assert set(data.daily["day"]) == set(known_share[known_share >= KNOWN_SHARE_FOR_A_DAY].index)
+    left_out = sorted(set(known_share.index) - set(data.daily["day"]))
+    assert left_out and left_out == sorted(known_share.index)[-len(left_out):]
+    assert f"The last {len(left_out)} day" in data.daily_note
+    page = render_html(build_report(pd.read_csv(report_files["folder"] / "carts.csv"), quick_model.snaps,
+                                    scope="every cart of the data"))
+    assert 'id="scope">Scored: carts last seen from ' in page and "UTC; every cart of the data." in page
+    assert 'id="daily-note">The last' in page
+
+
 def test_measured_uplift_needs_only_each_carts_latest_snapshot(quick_model: QuickModel,
                                                                  report_files: dict[str, Any]) -> None:
     """Batch scoring derives only the latest snapshots: the report's measured uplift from them equals the one

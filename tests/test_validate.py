@@ -197,3 +197,20 @@ def test_plain_text_check_reads_first_and_last_bytes() -> None:
     assert not check(" abc")
     assert not check("abc", "")
     assert not check("\u00e9")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_an_unreadable_table_file_is_a_clear_error_not_a_traceback(tmp_path: Path, fmt: str) -> None:
+    from typer.testing import CliRunner
+
+    from cartrisk.cli import app
+    from features.io import UnreadableFile
+
+    _write_shop(tmp_path / "d", [GOOD], fmt)
+    broken = tmp_path / "d" / f"events.{fmt}"
+    broken.write_bytes(broken.read_bytes()[:40] if fmt == "parquet" else b"\xff\xfe\x00bad\n\xff")
+    with pytest.raises(UnreadableFile, match=f"events.{fmt}: cannot be read"):
+        load_dataset(tmp_path / "d", quarantine_dir=None)
+    result = CliRunner().invoke(app, ["features", "--data", str(tmp_path / "d"), "--out", str(tmp_path / "s.pq")])
+    assert result.exit_code == 2 and f"events.{fmt}: cannot be read" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)

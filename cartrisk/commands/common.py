@@ -34,13 +34,13 @@ def load_data(data_dir: Path, quiet: bool = False) -> Dataset:
 
     Quarantined rows are reported on stderr, so ``--json`` output on stdout stays one object.
     """
-    from features.io import load_dataset
+    from features.io import UnreadableFile, load_dataset
     from features.validate import SchemaError, TooManyBadRows
 
     settings = get_settings()
     try:
         ds = load_dataset(data_dir, max_bad_share=settings.max_bad_row_share)
-    except (FileNotFoundError, SchemaError, TooManyBadRows) as exc:
+    except (FileNotFoundError, SchemaError, TooManyBadRows, UnreadableFile) as exc:
         fail(str(exc))
     if not quiet:
         for report in ds.reports:

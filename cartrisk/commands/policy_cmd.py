@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cartrisk.commands.common import emit_json, fail, read_snapshots
+from cartrisk.commands.common import emit_json, fail, load_data, read_snapshots
 from cartrisk.commands.train_cmd import DataOpt, FeaturesOpt, JsonOpt
 from cartrisk.settings import get_settings
 
@@ -79,7 +79,7 @@ def check(
     incentives would cost: with the files in force and with the edited ones, side by side."""
     from cartrisk.commands.score_cmd import bento_models
     from features.segments import default_rules
-    from serving.batch import BatchScorer, latest_carts
+    from serving.batch import BatchScorer, already_bought, latest_carts
     from serving.policy import default_catalogue
 
     ruleset, cat = _load(rules, catalogue)
@@ -91,22 +91,27 @@ def check(
         return
     folder = data or get_settings().data_dir
     risk_model, uplift, labels = bento_models()
-    snaps = read_snapshots(folder, features, latest_only=True)
+    dataset = load_data(folder)
+    snaps = read_snapshots(folder, features, dataset, latest_only=True)
     carts = latest_carts(snaps, last_days)
+    bought = already_bought(carts, dataset.events, dataset.orders)  # as `cartrisk score` does
+    carts = carts[~bought].reset_index(drop=True)
     if carts.empty:
-        fail(f"{folder}: no cart in the last {last_days} days")
+        fail(f"{folder}: no cart that was not bought in the last {last_days} days")
+    # exploration included: what `cartrisk score` would spend (the catalogue's exploration share is a cost too)
     live = _summary(BatchScorer(risk_model, catalogue=default_catalogue(), rules=default_rules(),
-                                uplift=uplift, explore=False).score(carts))
-    edited = _summary(BatchScorer(risk_model, catalogue=cat, rules=ruleset, uplift=uplift,
-                                  explore=False).score(carts))
+                                uplift=uplift).score(carts))
+    edited = _summary(BatchScorer(risk_model, catalogue=cat, rules=ruleset, uplift=uplift).score(carts))
     result = {"valid": True, "rules": ruleset.source, "catalogue": cat.source, "carts": len(carts),
-              "last_days": last_days, "policy": "profit" if uplift is not None else "rules", "models": labels,
+              "carts_already_bought_left_out": int(bought.sum()), "last_days": last_days,
+              "policy": "profit" if uplift is not None else "rules", "models": labels,
               "in_force": live, "edited": edited}
     if json:
         emit_json(result)
         return
     typer.echo(f"valid: {ruleset.source} and {cat.source}")
-    typer.echo(f"on the {len(carts):,} carts of the last {last_days:g} days ({result['policy']} policy):")
+    typer.echo(f"on the {len(carts):,} carts of the last {last_days:g} days not bought by the end of the data "
+               f"({result['policy']} policy, exploration included, as `cartrisk score` would decide):")
     for title, key in (("segment", "segments"), ("incentive", "incentives"), ("policy rule", "rules")):
         names = sorted(set(live[key]) | set(edited[key]))
         typer.echo(f"  {title:<20}{'carts now':>12}{'edited':>10}" + ("" if key == "segments" else

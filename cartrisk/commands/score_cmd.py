@@ -65,12 +65,15 @@ class BatchRun:
     uplift: Any
     labels: dict[str, str]
     timings: dict[str, float]
+    bought: int
+    """Carts left out because they were bought by the end of the data (:func:`serving.batch.already_bought`)."""
+    last_days: float | None
 
 
 def run_batch(data: Path | None, features: Path | None, last_days: float | None, bar: Any) -> BatchRun:
     """Load the models and the data, pick the carts, score them (the common part of ``score`` and ``report``)."""
 
-    from serving.batch import BatchScorer, latest_carts
+    from serving.batch import BatchScorer, already_bought, latest_carts
     from serving.policy import default_catalogue
 
     settings = get_settings()
@@ -79,11 +82,14 @@ def run_batch(data: Path | None, features: Path | None, last_days: float | None,
     risk_model, uplift, labels = bento_models()
     bar.update()
     bar.set_postfix_str("data + snapshots")
-    dataset = load_data(folder, quiet=True)
+    dataset = load_data(folder)  # quarantined rows are reported on stderr
     snaps = read_snapshots(folder, features, dataset, latest_only=True)
     carts = latest_carts(snaps, last_days)
+    bought = already_bought(carts, dataset.events, dataset.orders)
+    carts = carts[~bought].reset_index(drop=True)
     if carts.empty:
-        fail(f"{folder}: no cart to score" + (f" in the last {last_days} days" if last_days else ""))
+        fail(f"{folder}: no cart to score" + (f" in the last {last_days} days" if last_days else "")
+             + (f" ({int(bought.sum()):,} carts were bought)" if bought.any() else ""))
     bar.update()
     scorer = BatchScorer(risk_model, catalogue=default_catalogue(), uplift=uplift)
     timings: dict[str, float] = {}
@@ -95,7 +101,7 @@ def run_batch(data: Path | None, features: Path | None, last_days: float | None,
 
     scored = scorer.score(carts, progress=progress)
     bar.update()
-    return BatchRun(scored, dataset, snaps, uplift, labels, timings)
+    return BatchRun(scored, dataset, snaps, uplift, labels, timings, int(bought.sum()), last_days)
 
 
 def latest_report_path() -> Path:
@@ -110,7 +116,10 @@ def render_report(run: BatchRun) -> tuple[Any, str]:
     experiments = None
     if run.dataset.experiments is not None and len(run.dataset.experiments):
         experiments = experiment_outcomes(run.snapshots, run.dataset.experiments)
-    data = build_report(run.scored, run.snapshots, experiments)
+    scope = (f"the carts of the last {run.last_days:g} days of the data" if run.last_days is not None
+             else "every cart of the data")
+    scope += f", {run.bought:,} carts already bought by the end of the data left out"
+    data = build_report(run.scored, run.snapshots, experiments, scope=scope)
     return data, render_html(data)
 
 
@@ -165,6 +174,8 @@ def score(
     summary: dict[str, Any] = {
         "out": str(out),
         "carts": len(scored),
+        "carts_already_bought_left_out": run.bought,
+        "rows_quarantined": {r.table: r.rows_bad for r in run.dataset.reports if r.rows_bad},
         "policy": "profit" if run.uplift is not None else "rules",
         "models": run.labels,
         "files": {**written, "report.html": 1},
@@ -180,7 +191,7 @@ def score(
         emit_json(summary)
         return
     typer.echo(f"scored {len(scored):,} carts with the {summary['policy']} policy ({run.labels}) in {seconds:.1f} s "
-               f"(model and policy {timings.get('policy')} s)")
+               f"(model and policy {timings.get('policy')} s); {run.bought:,} carts already bought were left out")
     typer.echo("incentives: " + ", ".join(f"{k} {v:,}" for k, v in summary["incentives"].items()))
     typer.echo(f"expected cost {summary['expected_cost']:,.2f}"
                + (f", expected recovered revenue {summary['expected_recovered_revenue']:,.2f}"

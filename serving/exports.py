@@ -6,7 +6,8 @@
 * ``email_<incentive>.csv`` per e-mail incentive (the reminder): ``customer_id``, ``cart_id``, ``incentive``,
   ``products`` (the product ids in the cart, ``;``-separated), ``cart_value``, ``risk``: the shape e-mail tools
   import as a list with merge fields (the shop's tool matches ``customer_id`` to the address; no address leaves the
-  shop's customer table);
+  shop's customer table). One row per customer: a customer with several such carts is sent one e-mail, about
+  the latest cart;
 * ``discount_<incentive>.csv`` per discount: ``customer_id`` (empty for a guest, shown on site), ``cart_id``,
   ``code`` (a single-use voucher code, stable for the cart), ``percent_off``, ``cart_value``;
 * ``onsite_<incentive>.csv`` for the other incentives shown on the site (free shipping, gift, early access, guest
@@ -151,8 +152,9 @@ def write_exports(scored: pd.DataFrame, products: pd.Series, out: Path, catalogu
         for code, rows in given.groupby("incentive", sort=True):
             inc = catalogue.get(str(code))
             cart_ids = rows["cart_id"].astype(str)
-            if inc.channel == "email":
-                known = rows[rows["customer_id"].notna()]
+            if inc.channel == "email":  # one e-mail per customer, about their latest cart
+                known = rows[rows["customer_id"].notna()].sort_values("snapshot_time", kind="stable")
+                known = known.drop_duplicates("customer_id", keep="last").sort_index()
                 frame = pd.DataFrame({
                     "customer_id": known["customer_id"].astype(str),
                     "cart_id": known["cart_id"].astype(str),

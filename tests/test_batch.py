@@ -182,8 +182,12 @@ def test_exports_have_the_import_shapes(quick_model: QuickModel, uplift_shop: Up
     email = pd.read_csv(tmp_path / "email_reminder_email.csv")
     assert list(email.columns) == ["customer_id", "cart_id", "incentive", "products", "cart_value", "risk"]
     assert email["customer_id"].notna().all() and (email["products"].str.len() > 0).mean() > 0.9
-    mix = scored["incentive"].value_counts()
-    assert len(email) == mix["reminder_email"]
+    reminded = scored[(scored["incentive"] == "reminder_email") & scored["customer_id"].notna()]
+    # one e-mail per customer, about their latest cart
+    assert len(email) == reminded["customer_id"].nunique() and email["customer_id"].is_unique
+    latest = reminded.sort_values("snapshot_time").groupby("customer_id")["cart_id"].last()
+    assert dict(zip(email["customer_id"].astype(str), email["cart_id"].astype(str), strict=True)) == {
+        str(k): str(v) for k, v in latest.items()}
     for name in [n for n in written if n.startswith("discount_")]:
         d = pd.read_csv(tmp_path / name)
         assert list(d.columns) == ["customer_id", "cart_id", "code", "percent_off", "cart_value"]

@@ -146,10 +146,10 @@ def score(
     last_days: LastDaysOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Score every cart (each session's latest snapshot with a non-empty cart) with the service's model and
-    policy and write one row per cart (cart, customer, segments, risk, risk band, incentive, channel, expected
-    cost, expected recovered revenue, top reasons, why) plus the e-mail, discount and retargeting lists and the
-    HTML report, all written atomically."""
+    """Score every cart (each session's latest snapshot with a non-empty cart; carts already bought by the end of
+    the data are left out) with the service's model and policy and write one row per cart (cart, customer,
+    segments, risk, risk band, incentive, channel, expected cost, expected recovered revenue, top reasons, why)
+    plus the e-mail, discount and retargeting lists and the HTML report, all written atomically."""
     from serving.concurrent import in_child
     from serving.exports import cart_products, write_exports
     from serving.policy import default_catalogue

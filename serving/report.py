@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 from matplotlib.figure import Figure
 
 from features.definitions import LABEL
+from features.segments import RuleSet, assign_segments
 from features.sessions import US_PER_DAY, to_us
 from features.snapshots import last_with_cart
 from training.plots import MODEL_COLOUR, REFERENCE_COLOUR, _figure
@@ -163,11 +164,27 @@ def experiment_outcomes(snapshots: pd.DataFrame, experiments: pd.DataFrame) -> p
                          "is_guest": joined["is_guest"].astype(np.float64)}).reset_index(drop=True)
 
 
+def segment_abandonment(carts: pd.DataFrame, rules: RuleSet | None = None) -> pd.Series:
+    """Per segment (``(none)`` for carts in no segment), the abandonment rate of ``carts`` (snapshot rows) whose
+    outcome is known."""
+    flags = assign_segments(carts, rules).to_numpy(dtype=bool)
+    names = list(assign_segments(carts.iloc[:0], rules).columns)
+    label = carts[LABEL].to_numpy(dtype=np.float64)
+    known = ~np.isnan(label)
+    rates = {}
+    for j, name in enumerate([*names, "(none)"]):
+        member = (flags[:, j] if j < len(names) else ~flags.any(axis=1)) & known
+        rates[name] = float(label[member].mean()) if member.any() else float("nan")
+    return pd.Series(rates, dtype=np.float64)
+
+
 def build_report(scored: pd.DataFrame, snapshots: pd.DataFrame, experiments: pd.DataFrame | None = None,
-                 title: str = "Cart abandonment and incentives", scope: str = "") -> ReportData:
+                 title: str = "Cart abandonment and incentives", scope: str = "", rules: RuleSet | None = None
+                 ) -> ReportData:
     """The report's tables from a batch run, the snapshots (for outcomes over time) and the experiment table.
     ``scope``: what the run scored, in words (e.g. "the last 7 days; 120 carts already bought left out"); the
-    carts' time window is added to it."""
+    carts' time window is added to it. ``rules``: the segment rules the carts were scored with (default: the ones
+    in force), for the segments' abandonment rates over every cart of the period, bought ones included."""
     last = last_with_cart(snapshots)
     # days as whole days since the epoch (formatted once per day, not once per cart)
     day_number = pd.Series(to_us(last["snapshot_time"]) // US_PER_DAY, index=last.index)
@@ -184,8 +201,14 @@ def build_report(scored: pd.DataFrame, snapshots: pd.DataFrame, experiments: pd.
     outcome = pd.Series(last[LABEL].to_numpy(dtype=np.float64), index=last["session_id"].astype(str).to_numpy())
     abandoned = outcome.reindex(scored["cart_id"].astype(str).to_numpy()).to_numpy()
     rows = _segment_rows(scored, abandoned)
-    seg = rows.groupby("segment").agg(carts=("risk", "size"), mean_risk=("risk", "mean"),
-                                      abandonment_rate=("abandoned", "mean")).reset_index()
+    seg = rows.groupby("segment").agg(carts=("risk", "size"), mean_risk=("risk", "mean")).reset_index()
+    if len(scored):  # over every cart of the scored period, the bought ones (not scored) included
+        times = to_us(pd.to_datetime(scored["snapshot_time"], utc=True))
+        at = to_us(last["snapshot_time"])
+        period = last[(at >= times.min()) & (at <= times.max())]
+    else:
+        period = last.iloc[:0]
+    seg["abandonment_rate"] = seg["segment"].map(segment_abandonment(period, rules))
     seg["share"] = seg["carts"] / len(scored)
     seg = seg.sort_values("carts", ascending=False)[["segment", "carts", "share", "mean_risk", "abandonment_rate"]]
     mix = rows.groupby(["segment", "incentive"]).agg(
@@ -209,8 +232,8 @@ def build_report(scored: pd.DataFrame, snapshots: pd.DataFrame, experiments: pd.
               "expected_cost": float(scored["expected_cost"].sum()),
               "expected_recovered_revenue": float(revenue.sum()) if revenue.notna().any() else float("nan")}
     if len(scored):
-        times = pd.to_datetime(scored["snapshot_time"], utc=True)
-        window = f"carts last seen from {times.min():%Y-%m-%d %H:%M} to {times.max():%Y-%m-%d %H:%M} UTC"
+        seen = pd.to_datetime(scored["snapshot_time"], utc=True)
+        window = f"carts last seen from {seen.min():%Y-%m-%d %H:%M} to {seen.max():%Y-%m-%d %H:%M} UTC"
         scope = f"{window}{'; ' + scope if scope else ''}"
     return ReportData(title, datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), len(scored), policy, daily,
                       scored["risk"].to_numpy(dtype=np.float64), seg, mix, reasons, uplift, totals, notes, scope,
@@ -372,8 +395,8 @@ def render_html(data: ReportData) -> str:
         "<h2>Segments</h2>",
         _table(data.segments, {"segment": "text", "carts": "int", "share": "pct", "mean_risk": "prob",
                                "abandonment_rate": "pct"}, "segments"),
-        '<p class="note">A cart counts in every segment it belongs to. Abandonment rate: carts whose outcome is '
-        "known.</p>",
+        '<p class="note">A cart counts in every segment it belongs to. Abandonment rate: every cart of the same '
+        "period whose outcome is known, the bought ones included (those are not scored).</p>",
         "<h2>Incentives per segment</h2>",
         f'<div class="chart" id="chart-mix">{_chart_mix(data.mix, seg_order)}</div>',
         _table(mix_totals.reset_index().merge(

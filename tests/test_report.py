@@ -76,6 +76,24 @@ def test_the_report_says_what_it_scored_and_leaves_out_days_without_known_outcom
     assert 'id="daily-note">The last' in page
 
 
+def test_segment_abandonment_counts_the_bought_carts_that_are_not_scored(report_files: dict[str, Any],
+                                                                        quick_model: QuickModel) -> None:
+    from features.snapshots import last_with_cart
+    from serving.report import segment_abandonment
+
+    scored = pd.read_csv(report_files["folder"] / "carts.csv", dtype={"segments": str, "cart_id": str})
+    last = last_with_cart(quick_model.snaps)
+    bought = set(last.loc[last["abandoned"] == 0, "session_id"].astype(str))
+    not_bought = scored[~scored["cart_id"].isin(bought)]  # as `cartrisk score` leaves the bought carts out
+    data = build_report(not_bought, quick_model.snaps)
+    rates = data.segments.set_index("segment")["abandonment_rate"]
+    seen = pd.to_datetime(not_bought["snapshot_time"], utc=True)
+    at = pd.to_datetime(last["snapshot_time"], utc=True)
+    want = segment_abandonment(last[(at >= seen.min()) & (at <= seen.max())])
+    assert rates.to_dict() == pytest.approx(want.reindex(rates.index).to_dict(), nan_ok=True)
+    assert (rates.dropna() < 0.99).any()  # the scored carts alone would all be abandoned
+
+
 def test_measured_uplift_needs_only_each_carts_latest_snapshot(quick_model: QuickModel,
                                                                  report_files: dict[str, Any]) -> None:
     """Batch scoring derives only the latest snapshots: the report's measured uplift from them equals the one

@@ -105,7 +105,8 @@ def main() -> None:
     t = lap("snapshots_features", t)
     carts = latest_carts(snaps)
     t = lap("latest_carts", t)
-    bought = already_bought(carts, ds.events, ds.orders)  # as `cartrisk score` does: no incentive for those
+    # serving.batch.carts_to_score, as `cartrisk score` calls it, in its two steps (timed apart)
+    bought = already_bought(carts, ds.events, ds.orders)
     carts = carts[~bought].reset_index(drop=True)
     t = lap("leave_out_bought", t)
     catalogue = default_catalogue()

@@ -46,7 +46,8 @@ from serving.uplift_scorer import DailyBudget, FastUplift
 from training.model import RiskModel
 from training.uplift_model import UpliftModel
 
-__all__ = ["BATCH_COLUMNS", "BatchScorer", "already_bought", "latest_carts", "reason_texts", "segment_texts"]
+__all__ = ["BATCH_COLUMNS", "BatchScorer", "already_bought", "carts_to_score", "latest_carts", "reason_texts",
+           "segment_texts"]
 
 BATCH_COLUMNS = ("cart_id", "customer_id", "snapshot_time", "cart_value", "segments", "risk", "risk_band",
                  "incentive", "channel", "policy", "rule", "expected_cost", "expected_uplift",
@@ -99,6 +100,15 @@ def already_bought(carts: pd.DataFrame, events: pd.DataFrame, orders: pd.DataFra
     since = np.zeros(len(carts), dtype=bool)
     since[has] = last[cart_code[has].astype(np.int64)] >= to_us(carts["snapshot_time"])[has]
     return np.asarray(bought, dtype=bool) | since
+
+
+def carts_to_score(snapshots: pd.DataFrame, events: pd.DataFrame, orders: pd.DataFrame,
+                   last_days: float | None = None) -> tuple[pd.DataFrame, int]:
+    """The carts a batch run scores: :func:`latest_carts` without those :func:`already_bought`; and how many were
+    left out for that."""
+    carts = latest_carts(snapshots, last_days)
+    bought = already_bought(carts, events, orders)
+    return carts[~bought].reset_index(drop=True), int(bought.sum())
 
 
 def _reason_parts(features: np.ndarray, values: np.ndarray, names: Sequence[str]) -> pa.Array:

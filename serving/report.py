@@ -167,8 +167,8 @@ def experiment_outcomes(snapshots: pd.DataFrame, experiments: pd.DataFrame) -> p
 def segment_abandonment(carts: pd.DataFrame, rules: RuleSet | None = None) -> pd.Series:
     """Per segment (``(none)`` for carts in no segment), the abandonment rate of ``carts`` (snapshot rows) whose
     outcome is known."""
-    flags = assign_segments(carts, rules).to_numpy(dtype=bool)
-    names = list(assign_segments(carts.iloc[:0], rules).columns)
+    member = assign_segments(carts, rules)
+    flags, names = member.to_numpy(dtype=bool), list(member.columns)
     label = carts[LABEL].to_numpy(dtype=np.float64)
     known = ~np.isnan(label)
     rates = {}

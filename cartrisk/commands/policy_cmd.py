@@ -79,7 +79,7 @@ def check(
     incentives would cost: with the files in force and with the edited ones, side by side."""
     from cartrisk.commands.score_cmd import bento_models
     from features.segments import default_rules
-    from serving.batch import BatchScorer, already_bought, latest_carts
+    from serving.batch import BatchScorer, carts_to_score
     from serving.policy import default_catalogue
 
     ruleset, cat = _load(rules, catalogue)
@@ -93,9 +93,7 @@ def check(
     risk_model, uplift, labels = bento_models()
     dataset = load_data(folder)
     snaps = read_snapshots(folder, features, dataset, latest_only=True)
-    carts = latest_carts(snaps, last_days)
-    bought = already_bought(carts, dataset.events, dataset.orders)  # as `cartrisk score` does
-    carts = carts[~bought].reset_index(drop=True)
+    carts, bought = carts_to_score(snaps, dataset.events, dataset.orders, last_days)  # as `cartrisk score` does
     if carts.empty:
         fail(f"{folder}: no cart that was not bought in the last {last_days} days")
     # exploration included: what `cartrisk score` would spend (the catalogue's exploration share is a cost too)
@@ -103,7 +101,7 @@ def check(
                                 uplift=uplift).score(carts))
     edited = _summary(BatchScorer(risk_model, catalogue=cat, rules=ruleset, uplift=uplift).score(carts))
     result = {"valid": True, "rules": ruleset.source, "catalogue": cat.source, "carts": len(carts),
-              "carts_already_bought_left_out": int(bought.sum()), "last_days": last_days,
+              "carts_already_bought_left_out": bought, "last_days": last_days,
               "policy": "profit" if uplift is not None else "rules", "models": labels,
               "in_force": live, "edited": edited}
     if json:

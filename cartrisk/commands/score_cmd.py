@@ -73,7 +73,7 @@ class BatchRun:
 def run_batch(data: Path | None, features: Path | None, last_days: float | None, bar: Any) -> BatchRun:
     """Load the models and the data, pick the carts, score them (the common part of ``score`` and ``report``)."""
 
-    from serving.batch import BatchScorer, already_bought, latest_carts
+    from serving.batch import BatchScorer, carts_to_score
     from serving.policy import default_catalogue
 
     settings = get_settings()
@@ -84,12 +84,10 @@ def run_batch(data: Path | None, features: Path | None, last_days: float | None,
     bar.set_postfix_str("data + snapshots")
     dataset = load_data(folder)  # quarantined rows are reported on stderr
     snaps = read_snapshots(folder, features, dataset, latest_only=True)
-    carts = latest_carts(snaps, last_days)
-    bought = already_bought(carts, dataset.events, dataset.orders)
-    carts = carts[~bought].reset_index(drop=True)
+    carts, bought = carts_to_score(snaps, dataset.events, dataset.orders, last_days)
     if carts.empty:
         fail(f"{folder}: no cart to score" + (f" in the last {last_days} days" if last_days else "")
-             + (f" ({int(bought.sum()):,} carts were bought)" if bought.any() else ""))
+             + (f" ({bought:,} carts were bought)" if bought else ""))
     bar.update()
     scorer = BatchScorer(risk_model, catalogue=default_catalogue(), uplift=uplift)
     timings: dict[str, float] = {}
@@ -101,7 +99,7 @@ def run_batch(data: Path | None, features: Path | None, last_days: float | None,
 
     scored = scorer.score(carts, progress=progress)
     bar.update()
-    return BatchRun(scored, dataset, snaps, uplift, labels, timings, int(bought.sum()), last_days)
+    return BatchRun(scored, dataset, snaps, uplift, labels, timings, bought, last_days)
 
 
 def latest_report_path() -> Path:

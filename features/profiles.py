@@ -79,9 +79,11 @@ class Shop:
 
 
 def _factorize_tables(tables: list[pd.Series]) -> list[tuple[np.ndarray, Any]]:
-    """``pd.factorize`` of each table's id column (on two threads for large ones)."""
-    return thread_map(lambda col: pd.factorize(col.astype("string"), sort=False), tables,
-                      parallel=sum(len(t) for t in tables) >= PARALLEL_QUERIES)
+    """``pd.factorize`` of each table's id column (:func:`features.ids.factorize_ids`; on two threads for large
+    ones)."""
+    from features.ids import factorize_ids  # compiled code: not loaded by the service
+
+    return thread_map(factorize_ids, tables, parallel=sum(len(t) for t in tables) >= PARALLEL_QUERIES)
 
 
 def _number_customers(first: pd.Series, found: list[tuple[np.ndarray, Any]]) -> tuple[pd.Index, list[np.ndarray]]:
@@ -90,7 +92,9 @@ def _number_customers(first: pd.Series, found: list[tuple[np.ndarray, Any]]) -> 
     Returns every id by code, and each table's codes (-1 where the id is missing). Only the distinct ids are
     joined: the same numbering as factorising all rows at once."""
     distinct = [first, *(pd.Series(uniques, dtype="string") for _, uniques in found)]
-    codes_of_distinct, everyone = pd.factorize(pd.concat(distinct, ignore_index=True), sort=False)
+    from features.ids import factorize_ids  # compiled code: not loaded by the service
+
+    codes_of_distinct, everyone = factorize_ids(pd.concat(distinct, ignore_index=True))
     starts = np.cumsum([0] + [len(d) for d in distinct])
     out = []
     for i, (codes, _) in enumerate(found):

@@ -102,9 +102,11 @@ PARALLEL_ROWS = 100_000
 
 
 def _factorize_both(a: pd.Series, b: pd.Series) -> list[tuple[np.ndarray, Any]]:
-    """``pd.factorize`` of two columns (first-appearance order), on two threads for large tables (Arrow's hashing
-    releases the GIL)."""
-    return thread_map(lambda col: pd.factorize(col, sort=False), [a, b], parallel=len(a) >= PARALLEL_ROWS)
+    """``pd.factorize`` of two columns (first-appearance order; :func:`features.ids.factorize_ids`), on two
+    threads for large tables (the compiled loops and Arrow's hashing release the GIL)."""
+    from features.ids import factorize_ids  # compiled code: not loaded by the service
+
+    return thread_map(factorize_ids, [a, b], parallel=len(a) >= PARALLEL_ROWS)
 
 
 def order_events(events: pd.DataFrame) -> OrderedEvents:

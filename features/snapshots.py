@@ -74,7 +74,8 @@ def _first_category(
 
 def snapshots_from_shop(shop: Shop, latest_only: bool = False) -> pd.DataFrame:
     """Snapshots of a prepared shop (see :func:`build_snapshots`)."""
-    from features.scan import SCAN_COLUMNS, snapshot_scan  # compiled code: not loaded by the service
+    from features.ids import factorize_ids  # compiled code: not loaded by the service
+    from features.scan import SCAN_COLUMNS, snapshot_scan
 
     ordered = shop.ordered
     code = ordered.session_code
@@ -82,7 +83,7 @@ def snapshots_from_shop(shop: Shop, latest_only: bool = False) -> pd.DataFrame:
     firsts, _ = session_bounds(code)
     etype = ordered.event_code
     source = ordered.order if ordered.order is not None else np.arange(len(code))
-    product = np.asarray(pd.factorize(ordered.source["product_id"])[0], dtype=np.int64)  # in the source's order
+    product = factorize_ids(ordered.source["product_id"])[0]  # in the source's order
     rows, scan = snapshot_scan(
         code, etype, source, _floats(ordered, "quantity"), _floats(ordered, "price"), product,
         _floats(ordered, "shipping_fee"), _floats(ordered, "free_shipping_threshold"),

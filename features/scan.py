@@ -257,12 +257,15 @@ def as_of_bounds(order: np.ndarray, start: np.ndarray, item_time: np.ndarray, qu
 
 
 @compiled(nogil=True)
-def plain_text(offsets: np.ndarray, data: np.ndarray) -> bool:  # pragma: no cover - compiled
-    """True when no string of an Arrow text array (its offsets and data) is empty or could start or end with
-    whitespace: its first and last bytes are printable ASCII other than a space. Any other byte there (a
-    control character, a space, or the start or end of a multi-byte character, which may be Unicode
-    whitespace) answers False, and the caller strips the text."""
+def plain_text(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray) -> bool:  # pragma: no cover - compiled
+    """True when no present string of an Arrow text array (its offsets and data; ``valid``: which rows are
+    present, or empty when all are) is empty or could start or end with whitespace: its first and last bytes are
+    printable ASCII other than a space. Any other byte there (a control character, a space, or the start or end
+    of a multi-byte character, which may be Unicode whitespace) answers False, and the caller strips the text."""
+    check_all = valid.shape[0] == 0
     for r in range(offsets.shape[0] - 1):
+        if not check_all and not valid[r]:
+            continue
         lo, hi = offsets[r], offsets[r + 1]
         if hi <= lo:
             return False

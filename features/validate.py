@@ -68,13 +68,17 @@ class Validated:
 
 def _stripped_categorical(raw: pd.Series) -> pd.Series | None:
     """A categorical column with its categories stripped and blank ones made missing, working on the few
-    categories instead of every row; None when stripping would merge two categories."""
+    categories instead of every row (the column itself when no category changes); None when stripping would
+    merge two categories."""
     if not isinstance(raw.dtype, pd.CategoricalDtype):
         return None
-    cats = pd.Series(raw.cat.categories.astype("string")).str.strip()
+    original = pd.Series(raw.cat.categories.astype("string"))
+    cats = original.str.strip()
     if cats.duplicated().any():
         return None
     blank = np.r_[(cats == "").fillna(False).to_numpy(dtype=bool), False]
+    if not blank.any() and cats.equals(original):
+        return raw
     codes = raw.cat.codes.to_numpy().astype(np.int64)
     codes = np.where(blank[codes], -1, codes)
     values = pd.Categorical.from_codes(codes, categories=pd.Index(cats.fillna("")))
@@ -91,15 +95,16 @@ def _plain_arrow_text(raw: pd.Series) -> bool:
     from features.scan import plain_text  # compiled code: not loaded by the service
 
     for chunk in chunked.chunks:
-        present = chunk.drop_null() if chunk.null_count else chunk
-        if not len(present):
+        if chunk.null_count == len(chunk):
             continue
-        _, offsets, data = present.buffers()
-        if offsets is None or data is None:  # no bytes at all: every value is empty
+        _, offsets, data = chunk.buffers()
+        if data is None:  # no bytes at all: every present value is empty
             return False
-        width = np.int64 if pa.types.is_large_string(present.type) else np.int32
-        offs = np.frombuffer(offsets, dtype=width)[present.offset: present.offset + len(present) + 1]
-        if not plain_text(offs, np.frombuffer(data, dtype=np.uint8)):
+        width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        offs = np.frombuffer(offsets, dtype=width)[chunk.offset: chunk.offset + len(chunk) + 1]
+        valid = (np.asarray(chunk.is_valid().to_numpy(zero_copy_only=False), dtype=bool) if chunk.null_count
+                 else np.ones(0, dtype=bool))  # empty: every value is present
+        if not plain_text(offs, np.frombuffer(data, dtype=np.uint8), valid):
             return False
     return True
 
@@ -123,6 +128,8 @@ def _coerce(col: Column, raw: pd.Series) -> tuple[pd.Series, np.ndarray, str]:
             blank = (text.str.len() == 0).fillna(False).to_numpy(dtype=bool)
             missing = missing | blank
     if col.kind == "time":
+        if raw.dtype == "datetime64[us, UTC]":  # as validation leaves it (Parquet written by this tool)
+            return raw, np.zeros(len(raw), dtype=bool), "an ISO 8601 time"
         if isinstance(raw.dtype, pd.DatetimeTZDtype):
             typed = raw.dt.tz_convert("UTC")
         elif pd.api.types.is_datetime64_any_dtype(raw.dtype):
@@ -135,6 +142,10 @@ def _coerce(col: Column, raw: pd.Series) -> tuple[pd.Series, np.ndarray, str]:
         return typed, (~missing) & typed.isna().to_numpy(), "an ISO 8601 time"
     if col.kind == "int" and pd.api.types.is_integer_dtype(raw.dtype):  # whole numbers already (Parquet)
         return raw.astype("Int64"), np.zeros(len(raw), dtype=bool), "a whole number"
+    if col.kind == "float" and raw.dtype == np.float64:  # already numbers (Parquet): only infinities are bad
+        values = raw.to_numpy()
+        inf = np.isinf(values)
+        return (raw if not inf.any() else raw.where(~inf)), inf, "a finite number"
     if col.kind in ("float", "int"):
         typed = pd.to_numeric(raw, errors="coerce").astype("float64")
         bad = (~missing) & typed.isna().to_numpy()
@@ -143,6 +154,8 @@ def _coerce(col: Column, raw: pd.Series) -> tuple[pd.Series, np.ndarray, str]:
             bad = bad | frac
             return typed, bad, "a whole number"
         inf = np.isinf(typed.to_numpy())
+        if not inf.any():  # no copy of the column
+            return typed, bad, "a finite number"
         return typed.where(~inf), bad | inf, "a finite number"
     if col.kind == "bool":
         if pd.api.types.is_bool_dtype(raw.dtype):
@@ -174,9 +187,10 @@ def _coerce_all(columns: list[Column], raw: pd.DataFrame) -> list[tuple[pd.Serie
 def _not_allowed(typed: pd.Series, allowed: tuple[str, ...]) -> np.ndarray:
     """Rows whose (present) value is not one of ``allowed``; a categorical column is checked per category."""
     if isinstance(typed.dtype, pd.CategoricalDtype):
-        codes = typed.cat.codes.to_numpy()
         bad_category = np.r_[~typed.cat.categories.isin(allowed), False]  # code -1 (missing) is fine
-        return np.asarray(bad_category[codes])
+        if not bad_category.any():
+            return np.zeros(len(typed), dtype=bool)
+        return np.asarray(bad_category[typed.cat.codes.to_numpy()])
     return np.asarray(typed.notna().to_numpy() & ~typed.isin(allowed).fillna(False).to_numpy())
 
 

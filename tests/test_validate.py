@@ -187,16 +187,37 @@ def test_plain_text_check_reads_first_and_last_bytes() -> None:
 
     from features.scan import plain_text
 
-    def check(*texts: str) -> bool:
+    def check(*texts: str, valid: list[bool] | None = None) -> bool:
         data = "".join(texts).encode()
         offsets = np.cumsum([0] + [len(t.encode()) for t in texts])
-        return bool(plain_text(offsets.astype(np.int64), np.frombuffer(data, dtype=np.uint8)))
+        present = np.array(valid if valid is not None else [], dtype=bool)
+        return bool(plain_text(offsets.astype(np.int64), np.frombuffer(data, dtype=np.uint8), present))
 
     assert check("abc", "x", "a b")
     assert not check("abc", "x ")
     assert not check(" abc")
     assert not check("abc", "")
     assert not check("\u00e9")
+    # missing values (their bytes, if any, are not read) are fine; present ones are still checked
+    assert check("abc", "", "x", valid=[True, False, True])
+    assert check("abc", " junk ", valid=[True, False])
+    assert not check("abc", "", "x ", valid=[True, False, True])
+
+
+def test_text_columns_with_missing_values_are_checked_in_place_and_stripped_when_needed() -> None:
+    import pyarrow as pa
+
+    from features.validate import _plain_arrow_text
+
+    def column(*chunks: list[str | None]) -> pd.Series:
+        arrays = [pa.array(c, pa.large_string()) for c in chunks]
+        return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array(arrays, pa.large_string())))
+
+    assert _plain_arrow_text(column(["a", None, "b"], [None, None], ["c"]))
+    assert not _plain_arrow_text(column(["a", None], [None, " b"]))
+    assert not _plain_arrow_text(column(["a", None], ["", None]))
+    sliced = pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([pa.array([" x", "a", None, "b"]).slice(1)])))
+    assert _plain_arrow_text(sliced)
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])

@@ -167,6 +167,9 @@ def _take_sorted(chunked: pa.ChunkedArray, rows: np.ndarray) -> pa.ChunkedArray:
 def factorize_ids(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
     """``pd.factorize(values, sort=False)`` (codes int64, -1 where missing; the distinct ids as a string Index in
     order of first appearance), compiled for prefix + number ids (see the module's text)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):  # numbered through its codes
+        codes, uniques = pd.factorize(values, sort=False)
+        return np.asarray(codes, dtype=np.int64), pd.Index(np.asarray(uniques, dtype=object), dtype="string")
     chunked = _arrow_text(values) if len(values) >= MIN_ROWS else None
     found = _as_numbers(chunked) if chunked is not None else None
     if chunked is None or found is None:

@@ -99,3 +99,8 @@ def test_sliced_chunks_object_columns_and_short_columns(monkeypatch: pytest.Monk
     _same_as_pandas(pd.Series(["u3", None, "u1", "u3"], dtype=object))
     monkeypatch.setattr(ids, "MIN_ROWS", 1_000)
     _same_as_pandas(_arrow(["u3", "u1", "u3"]))
+
+
+def test_categorical_columns_are_numbered_through_their_codes() -> None:
+    values = pd.Series(pd.Categorical(["b", "a", None, "b", "c"], categories=["c", "b", "a", "unused"]))
+    _same_as_pandas(values)

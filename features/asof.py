@@ -10,6 +10,7 @@ Times are integers (microseconds since the epoch); keys are non-negative integer
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,15 +84,29 @@ def as_of(
     With ``inclusive=False`` an item counts when ``item_time < query_time``; with ``inclusive=True`` when
     ``item_time <= query_time``.
     """
-    item_key, item_time, query_key, query_time = _int64(item_key, item_time, query_key, query_time)
+    return as_of_each(item_key, item_time, query_key, [query_time], inclusive)[0]
+
+
+def as_of_each(
+    item_key: np.ndarray,
+    item_time: np.ndarray,
+    query_key: np.ndarray,
+    query_times: Sequence[np.ndarray],
+    inclusive: bool = False,
+) -> list[AsOf]:
+    """:func:`as_of` of the same queries at each of several times (``query_times``), the items sorted once."""
+    item_key, item_time, query_key = _int64(item_key, item_time, query_key)
     if (len(item_key) and item_key.min() < 0) or (len(query_key) and query_key.min() < 0):
         raise ValueError("as_of: keys must be non-negative (factorised ids; leave guests out)")
     from features.scan import as_of_bounds, key_time_order  # compiled code: not loaded by the service
 
     n_keys = int(max(item_key.max(initial=-1), query_key.max(initial=-1))) + 1
     order, start = key_time_order(item_key, item_time, n_keys)
-    first, stop = as_of_bounds(order, start, item_time, query_key, query_time, inclusive)
-    return AsOf(order=order, first=first, stop=stop)
+    found = []
+    for query_time in query_times:
+        first, stop = as_of_bounds(order, start, item_time, query_key, _int64(query_time)[0], inclusive)
+        found.append(AsOf(order=order, first=first, stop=stop))
+    return found
 
 
 def as_of_sorted(

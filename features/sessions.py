@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.asof import as_of
+from features.asof import as_of_each
 from features.schema import EVENT_TYPES
 from features.threads import thread_map
 
@@ -216,8 +216,8 @@ def cart_labels(
     known_orders = order_customer_code >= 0
     order_time = to_us(orders["order_time"])[known_orders] if len(orders) else np.empty(0, np.int64)
     order_key = order_customer_code[known_orders]
-    upto = as_of(order_key, order_time, customer_code[known], end[known] + window_us, inclusive=True)
-    before = as_of(order_key, order_time, customer_code[known], start[known], inclusive=True)
+    upto, before = as_of_each(order_key, order_time, customer_code[known], [end[known] + window_us, start[known]],
+                              inclusive=True)
     recovered = np.zeros(len(sessions), dtype=bool)
     recovered[known] = (upto.count - before.count) > 0
     settled_us = np.where(purchased, sessions["purchase_us"].to_numpy(), (end + window_us))

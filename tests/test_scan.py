@@ -73,6 +73,22 @@ def test_as_of_equals_the_sorting_reference(seed: int, inclusive: bool) -> None:
     assert [int(b.sum()) for b in brute] == got.count[:200].tolist()
 
 
+def test_as_of_each_answers_every_moment_as_separate_lookups_would() -> None:
+    from features.asof import as_of_each, as_of_sorted
+
+    rng = np.random.default_rng(3)
+    item_key, item_time = rng.integers(0, 50, 2_000), rng.integers(0, 100, 2_000)
+    query_key, query_time = rng.integers(0, 55, 700), rng.integers(0, 110, 700)
+    moments = [query_time, query_time - 7, query_time - 30]
+    for inclusive in (False, True):
+        found = as_of_each(item_key, item_time, query_key, moments, inclusive=inclusive)
+        assert len(found) == len(moments)
+        for got, at in zip(found, moments, strict=True):
+            ref = as_of_sorted(item_key, item_time, query_key, at, inclusive=inclusive)
+            assert np.array_equal(got.count, ref.count)
+            np.testing.assert_array_equal(got.last(item_time), ref.last(item_time))
+
+
 def test_as_of_refuses_negative_keys() -> None:
     from features.asof import as_of
 

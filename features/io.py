@@ -56,7 +56,8 @@ def read_raw(path: Path) -> pd.DataFrame:
         raise UnreadableFile(f"{path}: unsupported file type {path.suffix!r}; use .parquet or .csv")
     try:
         if path.suffix == ".parquet":  # columns kept apart (not joined into one block per type: a copy)
-            return pd.read_parquet(path, to_pandas_kwargs={"split_blocks": True, "self_destruct": True})
+            return pd.read_parquet(path, engine="pyarrow",
+                                   to_pandas_kwargs={"split_blocks": True, "self_destruct": True})
         return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
     except (pa.ArrowException, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         kind = "a Parquet" if path.suffix == ".parquet" else "a CSV"

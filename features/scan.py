@@ -34,28 +34,32 @@ def bucket_starts(key: np.ndarray, n_keys: int) -> np.ndarray:  # pragma: no cov
 
 @compiled(nogil=True)
 def canonical_events(code: np.ndarray, time_us: np.ndarray, event_code: np.ndarray, customer_code: np.ndarray,
-                     n_codes: int, order: np.ndarray, out_code: np.ndarray, out_time: np.ndarray,
-                     out_event: np.ndarray, out_customer: np.ndarray) -> None:  # pragma: no cover - compiled
+                     start: np.ndarray, code_lo: int, code_hi: int, order: np.ndarray, out_code: np.ndarray,
+                     out_time: np.ndarray, out_event: np.ndarray,
+                     out_customer: np.ndarray) -> None:  # pragma: no cover - compiled
     """Put the events in canonical order (session code, time, position): fill ``order`` with the positions that
     sort them (``np.lexsort((arange, time, code))``) and the ``out_*`` arrays with their codes, times, event
     codes and customer codes in that order. Codes are dense (0 to n_codes - 1, each used), so the sorted codes
-    are 0, 0, 1, 2, 2, ...
+    are 0, 0, 1, 2, 2, ...; ``start`` is where each code's events go (:func:`bucket_starts`).
 
-    A counting sort by code (stable, so each session keeps its file order) that reads the events in file order
-    and writes each where it goes (the caller picks narrow types: less memory to write), then each session whose
-    times go back somewhere is sorted by time with a stable insertion sort (logs are mostly in time order)."""
+    Only the events of codes ``code_lo <= code < code_hi`` are placed (their part of the outputs), so two threads
+    can each place half of the sessions. A counting sort by code (stable, so each session keeps its file order)
+    that reads the events in file order and writes each where it goes (the caller picks narrow types: less
+    memory to write), then each session whose times go back somewhere is sorted by time with a stable insertion
+    sort (logs are mostly in time order)."""
     n = code.shape[0]
-    start = bucket_starts(code, n_codes)
     fill = start[:-1].copy()
     for i in range(n):
         c = code[i]
+        if c < code_lo or c >= code_hi:
+            continue
         p = fill[c]
         fill[c] = p + 1
         order[p] = i
         out_time[p] = time_us[i]
         out_event[p] = event_code[i]
         out_customer[p] = customer_code[i]
-    for c in range(n_codes):
+    for c in range(code_lo, code_hi):
         lo, hi = start[c], start[c + 1]
         for j in range(lo, hi):
             out_code[j] = c
@@ -108,7 +112,7 @@ def session_facts(code: np.ndarray, time_us: np.ndarray, event_code: np.ndarray,
 
 @compiled(nogil=True)
 def snapshot_scan(code: np.ndarray, event_code: np.ndarray, source: np.ndarray, quantity: np.ndarray, price: np.ndarray,
-                  product: np.ndarray, fee: np.ndarray, threshold: np.ndarray, account: np.ndarray,
+                  product: np.ndarray, n_products: int, fee: np.ndarray, threshold: np.ndarray, account: np.ndarray,
                   step_of: np.ndarray, is_snapshot: np.ndarray, add: int, remove: int, view: int, purchase: int,
                   latest_only: bool) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
     """The cart snapshots of a shop's events (canonical order, sessions contiguous): the positions of the
@@ -119,19 +123,17 @@ def snapshot_scan(code: np.ndarray, event_code: np.ndarray, source: np.ndarray, 
     ``i`` of the canonical order is ``source[i]`` of the source (reading them there costs no reordered copies).
     A snapshot is an event of a snapshot type (``is_snapshot[event code]``) once the session has an
     add-to-cart; with ``latest_only``, only each session's last snapshot with a positive net cart value.
-    ``product`` is a product code (-1 when none): a product counts once, at its first ``view_item`` in the
-    session. Every float column is NaN where the event does not say: a missing quantity counts as one unit and a
-missing price as zero; for ``fee``, ``threshold`` and ``account`` the latest said counts.
+    ``product`` is a product code (-1 when none, else below ``n_products``): a product counts once, at its first
+    ``view_item`` in the session. ``code``, ``event_code`` and ``source`` may be a part of the events that holds
+    whole sessions (two threads scan one part each). Every float column is NaN where the event does not say: a
+    missing quantity counts as one unit and a missing price as zero; for ``fee``, ``threshold`` and ``account``
+    the latest said counts.
     """
     n = code.shape[0]
     bound = 0
     for i in range(n):
         if is_snapshot[event_code[i]]:
             bound += 1
-    n_products = 0
-    for i in range(n):
-        if product[i] >= n_products:
-            n_products = product[i] + 1  # any order: the source's will do
     seen_in = np.full(n_products, -1, dtype=np.int64)  # the session that last viewed each product
     rows = np.empty(bound, dtype=np.int64)
     out = np.empty((bound, 12), dtype=np.float64)

@@ -122,15 +122,20 @@ def order_events(events: pd.DataFrame) -> OrderedEvents:
         # already grouped by session (codes follow first appearance) and in time order: nothing to sort
         return OrderedEvents(events, None, codes.astype(index, copy=False), time_us, etype.astype(np.int8),
                              pd.Index(uniques), cust_codes.astype(customer_index, copy=False), pd.Index(cust_ids))
-    from features.scan import canonical_events  # compiled code: not loaded by the service
+    from features.scan import bucket_starts, canonical_events  # compiled code: not loaded by the service
 
     # = lexsort((arange, time, codes)); codes number sessions by first appearance, so they stay 0, 1, 2, ...
     # along the sorted events and keep their session ids
     order, session_code = np.empty(n, dtype=index), np.empty(n, dtype=index)
     sorted_time, sorted_type = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int8)
     customer_code = np.empty(n, dtype=customer_index)
-    canonical_events(codes, time_us, etype, cust_codes, len(uniques), order, session_code, sorted_time,
-                     sorted_type, customer_code)
+    start = bucket_starts(codes, len(uniques))
+    # two threads, each placing the events of half of the sessions (by event count) into its part of the outputs
+    middle = int(np.searchsorted(start, n // 2))
+    halves = [(0, middle), (middle, len(uniques))]
+    thread_map(lambda half: canonical_events(codes, time_us, etype, cust_codes, start, half[0], half[1], order,
+                                             session_code, sorted_time, sorted_type, customer_code),
+               halves, parallel=n >= PARALLEL_ROWS)
     return OrderedEvents(source=events, order=order, session_code=session_code, time_us=sorted_time,
                          event_code=sorted_type, session_ids=pd.Index(uniques), customer_code=customer_code,
                          customer_ids=pd.Index(cust_ids))

@@ -23,7 +23,15 @@ from features.history import history_features
 from features.io import Dataset
 from features.profiles import Shop, compute_profiles, prepare_shop, shop_aov
 from features.schema import DEVICES, EVENT_TYPES, FUNNEL_STEP, SNAPSHOT_EVENTS, TRAFFIC_SOURCES
-from features.sessions import US_PER_SECOND, OrderedEvents, category_codes, object_array, session_bounds
+from features.sessions import (
+    PARALLEL_ROWS,
+    US_PER_SECOND,
+    OrderedEvents,
+    category_codes,
+    object_array,
+    session_bounds,
+)
+from features.threads import thread_map
 
 SNAPSHOT_COLUMNS: tuple[str, ...] = (
     *SNAPSHOT_ID_COLUMNS,
@@ -83,12 +91,24 @@ def snapshots_from_shop(shop: Shop, latest_only: bool = False) -> pd.DataFrame:
     firsts, _ = session_bounds(code)
     etype = ordered.event_code
     source = ordered.order if ordered.order is not None else np.arange(len(code))
-    product = factorize_ids(ordered.source["product_id"])[0]  # in the source's order
-    rows, scan = snapshot_scan(
-        code, etype, source, _floats(ordered, "quantity"), _floats(ordered, "price"), product,
-        _floats(ordered, "shipping_fee"), _floats(ordered, "free_shipping_threshold"),
-        _floats(ordered, "account_required"), _STEP_BY_CODE, _IS_SNAPSHOT, _ADD, _REMOVE, _VIEW,
-        _PURCHASE, latest_only)
+    product, product_ids = factorize_ids(ordered.source["product_id"])  # in the source's order
+    quantity, price = _floats(ordered, "quantity"), _floats(ordered, "price")
+    fee, threshold = _floats(ordered, "shipping_fee"), _floats(ordered, "free_shipping_threshold")
+    account = _floats(ordered, "account_required")
+
+    def scan_part(part: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        a, b = part  # whole sessions: the scan of each is independent of the others
+        part_rows, part_scan = snapshot_scan(
+            code[a:b], etype[a:b], source[a:b], quantity, price, product, len(product_ids), fee, threshold, account,
+            _STEP_BY_CODE, _IS_SNAPSHOT, _ADD, _REMOVE, _VIEW, _PURCHASE, latest_only)
+        return part_rows + a, part_scan
+
+    # two threads, each scanning about half of the events (cut where a session starts)
+    middle = min(int(np.searchsorted(firsts, len(code) // 2)), len(firsts) - 1)
+    cut = int(firsts[middle]) if len(firsts) else 0
+    parts = thread_map(scan_part, [(0, cut), (cut, len(code))], parallel=len(code) >= PARALLEL_ROWS)
+    rows = np.concatenate([r for r, _ in parts])
+    scan = np.concatenate([m for _, m in parts])
     run = {name: scan[:, j] for j, name in enumerate(SCAN_COLUMNS)}
     sc = code[rows]
     session_first = firsts[sc]

@@ -49,15 +49,25 @@ def cart_products(events: pd.DataFrame, sessions: Iterable[str] | None = None) -
     ``sessions`` limits the work to those sessions (the carts being exported). Vectorised: one sort of the cart
     events, sums per (session, product) with ``bincount``, the joins in Arrow.
     """
-    keep = (events["event_type"].isin(["add_to_cart", "remove_from_cart"]).to_numpy()
-            & events["product_id"].notna().to_numpy())
+    event_type = events["event_type"]
+    if isinstance(event_type.dtype, pd.CategoricalDtype):  # compared per category, not per row
+        cart_types = np.r_[event_type.cat.categories.isin(["add_to_cart", "remove_from_cart"]), False]
+        keep = cart_types[event_type.cat.codes.to_numpy()]
+    else:
+        keep = event_type.isin(["add_to_cart", "remove_from_cart"]).to_numpy(dtype=bool)
+    keep = keep & events["product_id"].notna().to_numpy()
+    rows = np.flatnonzero(keep)
+    session = events["session_id"].take(rows).astype("string").reset_index(drop=True)
     if sessions is not None:  # only the cart events' session ids are looked up (a small share of the log)
-        rows = np.flatnonzero(keep)
-        ids = pa.array(events["session_id"].take(rows).astype("string"))
+        ids = pa.array(session)
         wanted = pa.array(pd.Series(sessions if isinstance(sessions, pd.Series | pd.Index) else list(sessions),
                                     dtype="string")).cast(ids.type)
-        keep[rows] = pc.is_in(ids, value_set=wanted).to_numpy(zero_copy_only=False)
-    ev = events[keep]
+        hit = pc.is_in(ids, value_set=wanted).to_numpy(zero_copy_only=False)
+        rows, session = rows[hit], session[hit].reset_index(drop=True)
+    # only the columns needed, only at the rows kept (not a filtered copy of the whole log)
+    ev = pd.DataFrame({"session_id": session, **{
+        name: events[name].take(rows).reset_index(drop=True)
+        for name in ("product_id", "event_time", "event_type", "quantity") if name in events.columns}})
     scode, session_ids = pd.factorize(ev["session_id"].astype("string"))
     pcode, product_ids = pd.factorize(ev["product_id"].astype("string"))
     order = np.lexsort((pd.to_datetime(ev["event_time"], utc=True).to_numpy(dtype="datetime64[us]"), scode))

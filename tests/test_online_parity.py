@@ -96,3 +96,23 @@ def test_profiles_looked_up_on_threads_are_the_same(monkeypatch: pytest.MonkeyPa
     threaded = compute_profiles(shop, codes, starts)
     pd.testing.assert_frame_equal(serial, threaded)
     assert serial["sessions_30d"].notna().any()
+
+
+def test_events_placed_and_scanned_on_threads_give_the_same_snapshots(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The canonical order and the snapshot scan split the sessions in two parts for two threads: the same
+    snapshots as one part on one thread, and still equal to the single-cart path."""
+    from features import sessions as sessions_module
+    from features import snapshots as snapshots_module
+    from features.snapshots import build_snapshots
+
+    ds = random_shop(seed=3, sessions=700)
+    ds.events = ds.events.sample(frac=1.0, random_state=4).reset_index(drop=True)  # out of order: sorted
+    monkeypatch.setattr(sessions_module, "PARALLEL_ROWS", 10**12)
+    monkeypatch.setattr(snapshots_module, "PARALLEL_ROWS", 10**12)
+    serial = build_snapshots(ds)
+    monkeypatch.setattr(sessions_module, "PARALLEL_ROWS", 1)
+    monkeypatch.setattr(snapshots_module, "PARALLEL_ROWS", 1)
+    threaded = build_snapshots(ds)
+    pd.testing.assert_frame_equal(serial, threaded)
+    assert len(threaded) > 500
+    assert assert_parity(ds) >= 500

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from features.scan import canonical_events, session_facts
+from features.scan import bucket_starts, canonical_events, session_facts
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -23,7 +23,11 @@ def test_canonical_order_is_lexsort_by_session_time_and_position(seed: int) -> N
     order = np.empty(n, dtype=np.int32)
     arrays: list[np.ndarray] = [np.empty(n, dtype=np.int32), np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int8),
                                 np.empty(n, dtype=np.int32)]
-    canonical_events(code, time_us, event, customer, int(code.max()) + 1, order, *arrays)
+    n_codes = int(code.max()) + 1
+    start = bucket_starts(code, n_codes)
+    middle = n_codes // 3
+    for lo, hi in ((middle, n_codes), (0, middle)):  # in two parts, as two threads place them
+        canonical_events(code, time_us, event, customer, start, lo, hi, order, *arrays)
     assert np.array_equal(order, expected)
     for got, source in zip(arrays, (code, time_us, event, customer), strict=True):
         assert np.array_equal(got, source[expected])

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from features.asof import AsOf, as_of, as_of_each
 from features.io import Dataset
@@ -23,7 +24,6 @@ from features.sessions import (
     OrderedEvents,
     cart_labels,
     data_end_us,
-    object_array,
     order_events,
     session_table,
     to_us,
@@ -75,7 +75,8 @@ class Shop:
     subscriber: np.ndarray
     """Per customer code: 1.0 / 0.0, NaN when the customer has no record."""
     created_us: np.ndarray
-    city: np.ndarray
+    city: pd.Series
+    """Per customer code: the city (text, missing when unknown)."""
     end_us: int
 
 
@@ -104,6 +105,13 @@ def _number_customers(first: pd.Series, found: list[tuple[np.ndarray, Any]]) -> 
     return pd.Index(everyone, dtype="string"), out
 
 
+def _take_texts(texts: pd.Series, rows: np.ndarray) -> pd.Series:
+    """``texts`` at ``rows`` (missing where the row is -1), taken in Arrow: no Python string per row."""
+    arrow = pa.array(texts.astype("string").array, pa.large_string())
+    taken = arrow.take(pa.array(rows, mask=rows < 0))
+    return pd.Series(pd.array(pa.chunked_array([taken]), dtype="string"))
+
+
 def prepare_shop(ds: Dataset, label_window_hours: float = 24.0) -> Shop:
     """Order the events, build the session table with labels, and code the customers."""
     tables = [ds.orders["customer_id"], ds.email_events["customer_id"], ds.customers["customer_id"]]
@@ -126,14 +134,17 @@ def prepare_shop(ds: Dataset, label_window_hours: float = 24.0) -> Shop:
     email_us = to_us(ds.email_events["event_time"])
     is_open = (email_type == "open").to_numpy(dtype=bool, na_value=False)
     is_click = (email_type == "click").to_numpy(dtype=bool, na_value=False)
-    cust = ds.customers.reset_index(drop=True).drop_duplicates("customer_id", keep="last")
-    cust_codes = part_codes[2][cust.index.to_numpy()]
+    # each customer's last row, found by its code (not by hashing its id again)
+    last_rows = pd.Series(part_codes[2]).drop_duplicates(keep="last").index.to_numpy()
+    cust = ds.customers.reset_index(drop=True).take(last_rows)
+    cust_codes = part_codes[2][last_rows]
     subscriber = np.full(len(customers), np.nan)
     subscriber[cust_codes] = cust["newsletter_subscriber"].astype("float64").to_numpy()
     created = np.full(len(customers), np.nan)
     created[cust_codes] = to_us_nullable(cust["created_at"])
-    city = np.full(len(customers), None, dtype=object)
-    city[cust_codes] = object_array(cust["city"])
+    city_row = np.full(len(customers), -1, dtype=np.int64)  # each customer's row in ``cust``, -1 for none
+    city_row[cust_codes] = np.arange(len(cust))
+    city = _take_texts(cust["city"], city_row)
     return Shop(
         ordered=ordered,
         sessions=sessions,
@@ -209,10 +220,8 @@ def compute_profiles(shop: Shop, customer_code: np.ndarray, as_of_us: np.ndarray
     put("last_click_us", clicks.last(shop.click_us))
     put("newsletter_subscriber", shop.subscriber[k])
     put("created_at_us", shop.created_us[k])
-    city = np.full(len(key), None, dtype=object)
-    city[known] = shop.city[k]
     frame = pd.DataFrame({name: out[name] for name in PROFILE_FIELDS if name != "city"})
-    frame["city"] = pd.array(city, dtype="string")
+    frame["city"] = _take_texts(shop.city, key)  # guests (-1) have none
     return frame
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from features.asof import as_of_each
 from features.schema import EVENT_TYPES
@@ -31,13 +32,6 @@ def to_us(times: pd.Series) -> np.ndarray:
     return values.to_numpy().astype(np.int64)
 
 
-def object_array(values: pd.Series) -> np.ndarray:
-    """A column as a NumPy object array with ``None`` where the value is missing."""
-    out = np.array(values.astype(object).to_numpy(), dtype=object, copy=True)
-    out[values.isna().to_numpy()] = None
-    return out
-
-
 def to_us_nullable(times: pd.Series) -> np.ndarray:
     """UTC times as float64 microseconds since the epoch, NaN where the time is missing.
 
@@ -49,16 +43,18 @@ def to_us_nullable(times: pd.Series) -> np.ndarray:
     return out
 
 
-def category_codes(values: pd.Series, categories: tuple[str, ...]) -> np.ndarray:
-    """Codes of ``values`` in the fixed list ``categories`` (-1 for missing or unknown), without a string copy."""
+def category_codes(values: pd.Series, categories: tuple[str, ...], dtype: type = np.int64) -> np.ndarray:
+    """Codes of ``values`` in the fixed list ``categories`` (-1 for missing or unknown), without a string copy, as
+    ``dtype`` (a narrower one writes less memory for a long column)."""
     if isinstance(values.dtype, pd.CategoricalDtype):
         cats = list(values.cat.categories)
         codes = values.cat.codes.to_numpy()
         if cats == list(categories):
-            return codes.astype(np.int64)
-        lookup = np.array([categories.index(c) if c in categories else -1 for c in cats] + [-1], dtype=np.int64)
+            return codes.astype(dtype)
+        lookup: np.ndarray = np.array([categories.index(c) if c in categories else -1 for c in cats] + [-1],
+                                      dtype=dtype)
         return lookup[codes]
-    return pd.Categorical(values.astype("string"), categories=categories).codes.astype(np.int64)
+    return pd.Categorical(values.astype("string"), categories=categories).codes.astype(dtype)
 
 
 @dataclass(frozen=True)
@@ -109,18 +105,23 @@ def _factorize_both(a: pd.Series, b: pd.Series) -> list[tuple[np.ndarray, Any]]:
     return thread_map(factorize_ids, [a, b], parallel=len(a) >= PARALLEL_ROWS)
 
 
+def _in_time_order(codes: np.ndarray, time_us: np.ndarray) -> bool:
+    """Events grouped by session code: each session's times never go back."""
+    same = codes[1:] == codes[:-1]
+    return bool((time_us[1:][same] >= time_us[:-1][same]).all())
+
+
 def order_events(events: pd.DataFrame) -> OrderedEvents:
     """Put events in canonical order (session, time, file position) and number sessions and customers."""
     (codes, uniques), (cust_codes, cust_ids) = _factorize_both(events["session_id"], events["customer_id"])
     time_us = to_us(events["event_time"])
-    etype = category_codes(events["event_type"], EVENT_TYPES)
+    etype = category_codes(events["event_type"], EVENT_TYPES, dtype=np.int8)
     n = len(codes)
     index = np.int32 if n < 2**31 else np.int64  # narrow arrays: less memory to write
     customer_index = np.int32 if len(cust_ids) < 2**31 else np.int64
-    step = np.diff(codes)
-    if n and (step >= 0).all() and ((step > 0) | (np.diff(time_us) >= 0)).all():
+    if n and (codes[1:] >= codes[:-1]).all() and _in_time_order(codes, time_us):
         # already grouped by session (codes follow first appearance) and in time order: nothing to sort
-        return OrderedEvents(events, None, codes.astype(index, copy=False), time_us, etype.astype(np.int8),
+        return OrderedEvents(events, None, codes.astype(index, copy=False), time_us, etype,
                              pd.Index(uniques), cust_codes.astype(customer_index, copy=False), pd.Index(cust_ids))
     from features.scan import bucket_starts, canonical_events  # compiled code: not loaded by the service
 
@@ -167,7 +168,8 @@ def session_table(ordered: OrderedEvents) -> pd.DataFrame:
         code, t, ordered.event_code, ordered.customer_code, n, EVENT_TYPES.index("add_to_cart"),
         EVENT_TYPES.index("purchase"))
     # -1 (a guest) takes a missing value
-    customer_id = pd.Series(pd.array(ordered.customer_ids.array, dtype="string").take(customer, allow_fill=True))
+    ids = pa.array(ordered.customer_ids.array, pa.large_string())  # taken in Arrow: no Python strings
+    customer_id = pd.Series(pd.array(ids.take(pa.array(customer, mask=customer < 0)), dtype="string"))
     return pd.DataFrame(
         {
             "session_id": pd.array(ordered.session_ids.array, dtype="string"),  # kept in Arrow

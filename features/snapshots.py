@@ -28,7 +28,6 @@ from features.sessions import (
     US_PER_SECOND,
     OrderedEvents,
     category_codes,
-    object_array,
     session_bounds,
 )
 from features.threads import thread_map
@@ -47,6 +46,8 @@ _SNAPSHOT_CODES = np.array([EVENT_TYPES.index(e) for e in SNAPSHOT_EVENTS])
 _PURCHASE = EVENT_TYPES.index("purchase")
 _ADD, _REMOVE, _VIEW = (EVENT_TYPES.index(e) for e in ("add_to_cart", "remove_from_cart", "view_item"))
 _IS_SNAPSHOT = np.isin(np.arange(len(EVENT_TYPES)), _SNAPSHOT_CODES)
+_SNAPSHOT_CODE_OF = np.array([SNAPSHOT_EVENTS.index(e) if e in SNAPSHOT_EVENTS else -1 for e in EVENT_TYPES])
+"""Position of each event type (by its code) in :data:`SNAPSHOT_EVENTS`, -1 for the others."""
 
 
 def build_snapshots(ds: Dataset, label_window_hours: float = 24.0, latest_only: bool = False) -> pd.DataFrame:
@@ -163,17 +164,15 @@ def snapshots_from_shop(shop: Shop, latest_only: bool = False) -> pd.DataFrame:
             + "#"
             + pd.array(run["n_events"].astype(np.int64).astype(str), dtype="string"),
             "session_id": session_ids,
-            "customer_id": sessions["customer_id"].take(sc).to_numpy(),
+            "customer_id": sessions["customer_id"].astype("string").take(sc).array,  # stays in Arrow
             "snapshot_time": pd.DatetimeIndex(st.astype("datetime64[us]")).tz_localize("UTC"),
-            "event_type": pd.Categorical(
-                np.asarray(EVENT_TYPES, dtype=object)[etype[rows]], categories=SNAPSHOT_EVENTS
-            ),
+            "event_type": pd.Categorical.from_codes(_SNAPSHOT_CODE_OF[etype[rows]],
+                                                    categories=pd.Index(SNAPSHOT_EVENTS)),
         }
     )
-    out["customer_id"] = out["customer_id"].astype("string")
     for name in FEATURE_NAMES:
         out[name] = features[name]  # type: ignore[call-overload]
-    out["city"] = pd.array(object_array(profile["city"]), dtype="string")
+    out["city"] = profile["city"].astype("string").array
     out[LABEL] = sessions["abandoned"].to_numpy()[sc]
     return out[list(SNAPSHOT_COLUMNS)]
 

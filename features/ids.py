@@ -156,12 +156,13 @@ def _as_numbers(chunked: pa.ChunkedArray) -> tuple[np.ndarray, int, int] | None:
 
 def _take_sorted(chunked: pa.ChunkedArray, rows: np.ndarray) -> pa.ChunkedArray:
     """``chunked.take(rows)`` for increasing ``rows``, chunk by chunk (a take across hundreds of chunks, or
-    joining them first, costs far more)."""
+    joining them first, costs far more), as one chunk."""
     bounds = np.cumsum([0] + [len(c) for c in chunked.chunks])
     cuts = np.searchsorted(rows, bounds)
     parts = [chunk.take(pa.array(rows[cuts[i]: cuts[i + 1]] - bounds[i]))
              for i, chunk in enumerate(chunked.chunks) if cuts[i + 1] > cuts[i]]
-    return pa.chunked_array(parts, type=chunked.type)
+    # one chunk: later takes from it (each session's id, ...) are much slower across many chunks
+    return pa.chunked_array([pa.concat_arrays(parts)] if parts else [], type=chunked.type)
 
 
 def factorize_ids(values: pd.Series) -> tuple[np.ndarray, pd.Index]:

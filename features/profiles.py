@@ -108,6 +108,8 @@ def _number_customers(first: pd.Series, found: list[tuple[np.ndarray, Any]]) -> 
 def _take_texts(texts: pd.Series, rows: np.ndarray) -> pd.Series:
     """``texts`` at ``rows`` (missing where the row is -1), taken in Arrow: no Python string per row."""
     arrow = pa.array(texts.astype("string").array, pa.large_string())
+    if isinstance(arrow, pa.ChunkedArray):  # a take across many chunks costs far more than joining them first
+        arrow = arrow.combine_chunks()
     taken = arrow.take(pa.array(rows, mask=rows < 0))
     return pd.Series(pd.array(pa.chunked_array([taken]), dtype="string"))
 

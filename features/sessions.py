@@ -169,6 +169,8 @@ def session_table(ordered: OrderedEvents) -> pd.DataFrame:
         EVENT_TYPES.index("purchase"))
     # -1 (a guest) takes a missing value
     ids = pa.array(ordered.customer_ids.array, pa.large_string())  # taken in Arrow: no Python strings
+    if isinstance(ids, pa.ChunkedArray):  # a take across many chunks costs far more than joining them first
+        ids = ids.combine_chunks()
     customer_id = pd.Series(pd.array(ids.take(pa.array(customer, mask=customer < 0)), dtype="string"))
     return pd.DataFrame(
         {

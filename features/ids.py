@@ -44,8 +44,10 @@ def _buffers(chunk: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     _, offsets, data = chunk.buffers()
     width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
     n = len(chunk)
-    offs = np.frombuffer(offsets, dtype=width)[chunk.offset: chunk.offset + n + 1].astype(np.int64, copy=False) \
-        if offsets is not None else np.zeros(n + 1, dtype=np.int64)
+    if offsets is None:
+        offs = np.zeros(n + 1, dtype=np.int64)
+    else:
+        offs = np.frombuffer(offsets, dtype=width)[chunk.offset: chunk.offset + n + 1].astype(np.int64, copy=False)
     raw = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8)
     valid = chunk.is_valid().to_numpy(zero_copy_only=False) if chunk.null_count else np.ones(n, dtype=bool)
     return offs, raw, np.asarray(valid, dtype=bool)
@@ -168,9 +170,10 @@ def _take_sorted(chunked: pa.ChunkedArray, rows: np.ndarray) -> pa.ChunkedArray:
 def factorize_ids(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
     """``pd.factorize(values, sort=False)`` (codes int64, -1 where missing; the distinct ids as a string Index in
     order of first appearance), compiled for prefix + number ids (see the module's text)."""
-    if isinstance(values.dtype, pd.CategoricalDtype):  # numbered through its codes
+    categories = values.cat.categories.astype("string") if isinstance(values.dtype, pd.CategoricalDtype) else None
+    if categories is not None and categories.is_unique:  # numbered through its codes (text categories distinct)
         codes, uniques = pd.factorize(values, sort=False)
-        return np.asarray(codes, dtype=np.int64), pd.Index(np.asarray(uniques, dtype=object), dtype="string")
+        return np.asarray(codes, dtype=np.int64), pd.Index(uniques.astype("string"), dtype="string")
     chunked = _arrow_text(values) if len(values) >= MIN_ROWS else None
     found = _as_numbers(chunked) if chunked is not None else None
     if chunked is None or found is None:

@@ -8,7 +8,9 @@ write it to a quarantine file. Only when the share of bad rows passes a limit do
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -77,8 +79,9 @@ def _stripped_categorical(raw: pd.Series) -> pd.Series | None:
     if cats.duplicated().any():
         return None
     blank = np.r_[(cats == "").fillna(False).to_numpy(dtype=bool), False]
-    if not blank.any() and cats.equals(original):
-        return raw
+    if not blank.any() and cats.equals(original):  # nothing to strip: the categories only become text
+        text_categories = cast(Sequence[str], pd.Index(cats.array, dtype="string"))  # kept as "string" text
+        return pd.Series(raw.cat.rename_categories(text_categories), index=raw.index)
     codes = raw.cat.codes.to_numpy().astype(np.int64)
     codes = np.where(blank[codes], -1, codes)
     values = pd.Categorical.from_codes(codes, categories=pd.Index(cats.fillna("")))
@@ -102,9 +105,10 @@ def _plain_arrow_text(raw: pd.Series) -> bool:
             return False
         width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
         offs = np.frombuffer(offsets, dtype=width)[chunk.offset: chunk.offset + len(chunk) + 1]
-        valid = (np.asarray(chunk.is_valid().to_numpy(zero_copy_only=False), dtype=bool) if chunk.null_count
-                 else np.ones(0, dtype=bool))  # empty: every value is present
-        if not plain_text(offs, np.frombuffer(data, dtype=np.uint8), valid):
+        every = chunk.null_count == 0
+        valid = np.ones(0, dtype=bool) if every else np.asarray(chunk.is_valid().to_numpy(zero_copy_only=False),
+                                                                  dtype=bool)
+        if not plain_text(offs, np.frombuffer(data, dtype=np.uint8), valid, every):
             return False
     return True
 

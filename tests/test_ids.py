@@ -104,3 +104,14 @@ def test_sliced_chunks_object_columns_and_short_columns(monkeypatch: pytest.Monk
 def test_categorical_columns_are_numbered_through_their_codes() -> None:
     values = pd.Series(pd.Categorical(["b", "a", None, "b", "c"], categories=["c", "b", "a", "unused"]))
     _same_as_pandas(values)
+
+
+def test_categories_that_read_the_same_as_text_are_one_id() -> None:
+    _same_as_pandas(pd.Series(pd.Categorical([1, "1", 2, None], categories=[1, "1", 2])))
+
+
+def test_take_of_no_rows_and_of_rows_in_some_chunks_only() -> None:
+    chunked = pa.chunked_array([pa.array(["a", "b"]), pa.array([], pa.string()), pa.array(["c", "d"])])
+    assert ids._take_sorted(chunked, np.array([], dtype=np.int64)).to_pylist() == []
+    assert ids._take_sorted(chunked, np.array([3], dtype=np.int64)).to_pylist() == ["d"]
+    assert ids._take_sorted(chunked, np.array([0, 2], dtype=np.int64)).to_pylist() == ["a", "c"]

@@ -99,8 +99,10 @@ def test_profiles_looked_up_on_threads_are_the_same(monkeypatch: pytest.MonkeyPa
 
 
 def test_events_placed_and_scanned_on_threads_give_the_same_snapshots(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The canonical order and the snapshot scan split the sessions in two parts for two threads: the same
-    snapshots as one part on one thread, and still equal to the single-cart path."""
+    """The canonical order and the snapshot scan split the sessions in two parts for two threads, and ids are
+    numbered by the compiled pass: the same snapshots as one part on one thread with pandas' numbering, and still
+    equal to the single-cart path."""
+    from features import ids as ids_module
     from features import sessions as sessions_module
     from features import snapshots as snapshots_module
     from features.snapshots import build_snapshots
@@ -109,9 +111,11 @@ def test_events_placed_and_scanned_on_threads_give_the_same_snapshots(monkeypatc
     ds.events = ds.events.sample(frac=1.0, random_state=4).reset_index(drop=True)  # out of order: sorted
     monkeypatch.setattr(sessions_module, "PARALLEL_ROWS", 10**12)
     monkeypatch.setattr(snapshots_module, "PARALLEL_ROWS", 10**12)
+    monkeypatch.setattr(ids_module, "MIN_ROWS", 10**12)  # every id hashed by pandas
     serial = build_snapshots(ds)
     monkeypatch.setattr(sessions_module, "PARALLEL_ROWS", 1)
     monkeypatch.setattr(snapshots_module, "PARALLEL_ROWS", 1)
+    monkeypatch.setattr(ids_module, "MIN_ROWS", 0)  # every id numbered by the compiled pass where it can be
     threaded = build_snapshots(ds)
     pd.testing.assert_frame_equal(serial, threaded)
     assert len(threaded) > 500

@@ -191,7 +191,8 @@ def test_plain_text_check_reads_first_and_last_bytes() -> None:
         data = "".join(texts).encode()
         offsets = np.cumsum([0] + [len(t.encode()) for t in texts])
         present = np.array(valid if valid is not None else [], dtype=bool)
-        return bool(plain_text(offsets.astype(np.int64), np.frombuffer(data, dtype=np.uint8), present))
+        return bool(plain_text(offsets.astype(np.int64), np.frombuffer(data, dtype=np.uint8), present,
+                               valid is None))
 
     assert check("abc", "x", "a b")
     assert not check("abc", "x ")
@@ -235,3 +236,31 @@ def test_an_unreadable_table_file_is_a_clear_error_not_a_traceback(tmp_path: Pat
     result = CliRunner().invoke(app, ["features", "--data", str(tmp_path / "d"), "--out", str(tmp_path / "s.pq")])
     assert result.exit_code == 2 and f"events.{fmt}: cannot be read" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_columns_that_already_have_their_type_are_still_checked() -> None:
+    """The shortcuts for typed columns (Parquet) keep every check: infinities are bad, times stay UTC
+    microseconds, and categorical text becomes text categories (stripped where needed)."""
+    import numpy as np
+
+    from features.schema import TABLES
+    from features.validate import _coerce
+
+    columns = {c.name: c for c in TABLES["events"].columns}
+    price = pd.Series([1.5, np.inf, np.nan, -np.inf])
+    typed, bad, _ = _coerce(columns["price"], price)
+    assert bad.tolist() == [False, True, False, True]
+    assert typed.isna().tolist() == [False, True, True, True]
+    fine, none_bad, _ = _coerce(columns["price"], pd.Series([1.5, 2.0]))
+    assert not none_bad.any() and fine.tolist() == [1.5, 2.0]
+
+    times = pd.Series(pd.to_datetime(["2026-01-01 10:00", "2026-01-02 00:00"], utc=True)).astype("datetime64[us, UTC]")
+    typed, bad, _ = _coerce(columns["event_time"], times)
+    assert str(typed.dtype) == "datetime64[us, UTC]" and not bad.any() and typed.equals(times)
+
+    numbers = pd.Series(pd.Categorical([1, 2, None, 1]))
+    typed, bad, _ = _coerce(columns["session_id"], numbers)
+    assert typed.cat.categories.dtype == "string" and typed.astype("string").tolist() == ["1", "2", pd.NA, "1"]
+    padded = pd.Series(pd.Categorical([" a", "b ", "b"]))
+    typed, _, _ = _coerce(columns["session_id"], padded)
+    assert typed.astype("string").tolist() == ["a", "b", "b"]

@@ -39,8 +39,9 @@ def _arrow_text(values: pd.Series) -> pa.ChunkedArray | None:
     return chunked
 
 
-def _buffers(chunk: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Offsets (int64), data bytes and validity (one bool per row) of an Arrow text chunk."""
+def text_buffers(chunk: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Offsets (int64), data bytes and validity (one bool per row) of an Arrow text chunk, read in place (the
+    offsets copied only when they are 32-bit)."""
     _, offsets, data = chunk.buffers()
     width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
     n = len(chunk)
@@ -147,7 +148,7 @@ def _as_numbers(chunked: pa.ChunkedArray) -> tuple[np.ndarray, int, int] | None:
     pre = np.frombuffer(prefix, dtype=np.uint8)
     start = 0
     for chunk in chunked.chunks:
-        offsets, data, valid = _buffers(chunk)
+        offsets, data, valid = text_buffers(chunk)
         if not _numbers(offsets, data, valid, pre, out[start: start + len(chunk)], state):
             return None
         start += len(chunk)

@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from features.asof import AsOf, as_of, as_of_each
 from features.io import Dataset
@@ -26,6 +25,7 @@ from features.sessions import (
     data_end_us,
     order_events,
     session_table,
+    take_texts,
     to_us,
     to_us_nullable,
 )
@@ -105,15 +105,6 @@ def _number_customers(first: pd.Series, found: list[tuple[np.ndarray, Any]]) -> 
     return pd.Index(everyone, dtype="string"), out
 
 
-def _take_texts(texts: pd.Series, rows: np.ndarray) -> pd.Series:
-    """``texts`` at ``rows`` (missing where the row is -1), taken in Arrow: no Python string per row."""
-    arrow = pa.array(texts.astype("string").array, pa.large_string())
-    if isinstance(arrow, pa.ChunkedArray):  # a take across many chunks costs far more than joining them first
-        arrow = arrow.combine_chunks()
-    taken = arrow.take(pa.array(rows, mask=rows < 0))
-    return pd.Series(pd.array(pa.chunked_array([taken]), dtype="string"))
-
-
 def prepare_shop(ds: Dataset, label_window_hours: float = 24.0) -> Shop:
     """Order the events, build the session table with labels, and code the customers."""
     tables = [ds.orders["customer_id"], ds.email_events["customer_id"], ds.customers["customer_id"]]
@@ -146,7 +137,7 @@ def prepare_shop(ds: Dataset, label_window_hours: float = 24.0) -> Shop:
     created[cust_codes] = to_us_nullable(cust["created_at"])
     city_row = np.full(len(customers), -1, dtype=np.int64)  # each customer's row in ``cust``, -1 for none
     city_row[cust_codes] = np.arange(len(cust))
-    city = _take_texts(cust["city"], city_row)
+    city = take_texts(cust["city"], city_row)
     return Shop(
         ordered=ordered,
         sessions=sessions,
@@ -223,7 +214,7 @@ def compute_profiles(shop: Shop, customer_code: np.ndarray, as_of_us: np.ndarray
     put("newsletter_subscriber", shop.subscriber[k])
     put("created_at_us", shop.created_us[k])
     frame = pd.DataFrame({name: out[name] for name in PROFILE_FIELDS if name != "city"})
-    frame["city"] = _take_texts(shop.city, key)  # guests (-1) have none
+    frame["city"] = take_texts(shop.city, key)  # guests (-1) have none
     return frame
 
 

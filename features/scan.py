@@ -259,15 +259,14 @@ def as_of_bounds(order: np.ndarray, start: np.ndarray, item_time: np.ndarray, qu
 
 
 @compiled(nogil=True)
-def plain_text(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray,
-               every: bool) -> bool:  # pragma: no cover - compiled
+def plain_text(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray) -> bool:  # pragma: no cover - compiled
     """True when no present string of an Arrow text array (its offsets and data; ``valid``: which rows are
-    present, not read when ``every`` row is) is empty or could start or end with whitespace: its first and last
-    bytes are printable ASCII other than a space. Any other byte there (a control character, a space, or the start
+    present) is empty or could start or end with whitespace: its first and last bytes are printable ASCII other
+    than a space. Any other byte there (a control character, a space, or the start
     or end of a multi-byte character, which may be Unicode whitespace) answers False, and the caller strips the
     text."""
     for r in range(offsets.shape[0] - 1):
-        if not every and not valid[r]:
+        if not valid[r]:
             continue
         lo, hi = offsets[r], offsets[r + 1]
         if hi <= lo:

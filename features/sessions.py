@@ -32,6 +32,16 @@ def to_us(times: pd.Series) -> np.ndarray:
     return values.to_numpy().astype(np.int64)
 
 
+def take_texts(texts: pd.Series | pd.Index, rows: np.ndarray) -> pd.Series:
+    """``texts`` at ``rows`` (missing where the row is -1) as a "string" column, taken by Arrow from one joined
+    chunk: no Python string per row, and a take across many chunks costs far more than joining them first."""
+    arrow = pa.array(texts.astype("string").array, pa.large_string())
+    if isinstance(arrow, pa.ChunkedArray):
+        arrow = arrow.combine_chunks()
+    taken = arrow.take(pa.array(rows, mask=rows < 0))
+    return pd.Series(pd.array(pa.chunked_array([taken]), dtype="string"))
+
+
 def to_us_nullable(times: pd.Series) -> np.ndarray:
     """UTC times as float64 microseconds since the epoch, NaN where the time is missing.
 
@@ -167,11 +177,7 @@ def session_table(ordered: OrderedEvents) -> pd.DataFrame:
     start, end, purchase, first_cart, customer = session_facts(
         code, t, ordered.event_code, ordered.customer_code, n, EVENT_TYPES.index("add_to_cart"),
         EVENT_TYPES.index("purchase"))
-    # -1 (a guest) takes a missing value
-    ids = pa.array(ordered.customer_ids.array, pa.large_string())  # taken in Arrow: no Python strings
-    if isinstance(ids, pa.ChunkedArray):  # a take across many chunks costs far more than joining them first
-        ids = ids.combine_chunks()
-    customer_id = pd.Series(pd.array(ids.take(pa.array(customer, mask=customer < 0)), dtype="string"))
+    customer_id = take_texts(ordered.customer_ids, customer)  # -1 (a guest) takes a missing value
     return pd.DataFrame(
         {
             "session_id": pd.array(ordered.session_ids.array, dtype="string"),  # kept in Arrow

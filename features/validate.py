@@ -95,22 +95,10 @@ def _plain_arrow_text(raw: pd.Series) -> bool:
     if not isinstance(chunked, pa.ChunkedArray) or not (
             pa.types.is_string(chunked.type) or pa.types.is_large_string(chunked.type)):
         return False
-    from features.scan import plain_text  # compiled code: not loaded by the service
+    from features.ids import text_buffers  # compiled code: not loaded by the service
+    from features.scan import plain_text
 
-    for chunk in chunked.chunks:
-        if chunk.null_count == len(chunk):
-            continue
-        _, offsets, data = chunk.buffers()
-        if data is None:  # no bytes at all: every present value is empty
-            return False
-        width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
-        offs = np.frombuffer(offsets, dtype=width)[chunk.offset: chunk.offset + len(chunk) + 1]
-        every = chunk.null_count == 0
-        valid = np.ones(0, dtype=bool) if every else np.asarray(chunk.is_valid().to_numpy(zero_copy_only=False),
-                                                                  dtype=bool)
-        if not plain_text(offs, np.frombuffer(data, dtype=np.uint8), valid, every):
-            return False
-    return True
+    return all(plain_text(*text_buffers(chunk)) for chunk in chunked.chunks)
 
 
 def _coerce(col: Column, raw: pd.Series) -> tuple[pd.Series, np.ndarray, str]:

@@ -38,9 +38,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from features.schema import EVENT_TYPES
+from features.sessions import category_codes
 from serving.policy import NONE, Catalogue
 
 __all__ = ["cart_products", "voucher_code", "write_exports", "write_text_atomic"]
+
+_CART_EVENT_CODES = [EVENT_TYPES.index("add_to_cart"), EVENT_TYPES.index("remove_from_cart")]
 
 
 def cart_products(events: pd.DataFrame, sessions: Iterable[str] | None = None) -> pd.Series:
@@ -49,13 +53,8 @@ def cart_products(events: pd.DataFrame, sessions: Iterable[str] | None = None) -
     ``sessions`` limits the work to those sessions (the carts being exported). Vectorised: one sort of the cart
     events, sums per (session, product) with ``bincount``, the joins in Arrow.
     """
-    event_type = events["event_type"]
-    if isinstance(event_type.dtype, pd.CategoricalDtype):  # compared per category, not per row
-        cart_types = np.r_[event_type.cat.categories.isin(["add_to_cart", "remove_from_cart"]), False]
-        keep = cart_types[event_type.cat.codes.to_numpy()]
-    else:
-        keep = event_type.isin(["add_to_cart", "remove_from_cart"]).to_numpy(dtype=bool)
-    keep = keep & events["product_id"].notna().to_numpy()
+    event_code = category_codes(events["event_type"], EVENT_TYPES, dtype=np.int8)  # per category, not per row
+    keep = np.isin(event_code, _CART_EVENT_CODES) & events["product_id"].notna().to_numpy()
     rows = np.flatnonzero(keep)
     session = events["session_id"].take(rows).astype("string").reset_index(drop=True)
     if sessions is not None:  # only the cart events' session ids are looked up (a small share of the log)

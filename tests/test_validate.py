@@ -190,9 +190,8 @@ def test_plain_text_check_reads_first_and_last_bytes() -> None:
     def check(*texts: str, valid: list[bool] | None = None) -> bool:
         data = "".join(texts).encode()
         offsets = np.cumsum([0] + [len(t.encode()) for t in texts])
-        present = np.array(valid if valid is not None else [], dtype=bool)
-        return bool(plain_text(offsets.astype(np.int64), np.frombuffer(data, dtype=np.uint8), present,
-                               valid is None))
+        present = np.array(valid if valid is not None else [True] * len(texts), dtype=bool)
+        return bool(plain_text(offsets.astype(np.int64), np.frombuffer(data, dtype=np.uint8), present))
 
     assert check("abc", "x", "a b")
     assert not check("abc", "x ")

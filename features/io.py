@@ -7,8 +7,10 @@ A data folder holds one file per table: ``events.parquet`` (or ``events.csv``), 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +51,32 @@ class UnreadableFile(ValueError):
     """A table file that cannot be read at all (not Parquet, truncated, not CSV text)."""
 
 
+@contextlib.contextmanager
+def reading_pool() -> Iterator[str]:
+    """While reading a table: Arrow's jemalloc pool as the default one (unless ``ARROW_DEFAULT_MEMORY_POOL`` names
+    one, or this pyarrow has no jemalloc); the previous default is restored after. Yields the backend in use.
+
+    Reading the 65-million-event table of the batch benchmark, the pool is most of the kernel time: with Arrow's
+    default (mimalloc) loading took 22-25 s (22-27 s of it in the kernel), with jemalloc 13-16 s (7-9 s), in
+    alternating runs on the 2-core VM (docs/benchmarks.md). Only for reading: jemalloc keeps freed pages for
+    reuse, and pages reused after ``serving.concurrent.in_child`` forks are copied on write (the lists written
+    beside the forked report took 7-10 s instead of 5-6 s).
+    """
+    previous = pa.default_memory_pool()
+    if "ARROW_DEFAULT_MEMORY_POOL" in os.environ:
+        yield str(previous.backend_name)
+        return
+    try:
+        pa.set_memory_pool(pa.jemalloc_memory_pool())
+    except NotImplementedError:  # pyarrow built without jemalloc (ArrowNotImplementedError)
+        yield str(previous.backend_name)
+        return
+    try:
+        yield "jemalloc"
+    finally:
+        pa.set_memory_pool(previous)
+
+
 def read_raw(path: Path) -> pd.DataFrame:
     """Read a CSV (every value as text, so validation sees what the file says) or a Parquet file; a file that
     cannot be read raises :class:`UnreadableFile` saying which file and why."""
@@ -56,8 +84,9 @@ def read_raw(path: Path) -> pd.DataFrame:
         raise UnreadableFile(f"{path}: unsupported file type {path.suffix!r}; use .parquet or .csv")
     try:
         if path.suffix == ".parquet":  # columns kept apart (not joined into one block per type: a copy)
-            return pd.read_parquet(path, engine="pyarrow",
-                                   to_pandas_kwargs={"split_blocks": True, "self_destruct": True})
+            with reading_pool():
+                return pd.read_parquet(path, engine="pyarrow",
+                                       to_pandas_kwargs={"split_blocks": True, "self_destruct": True})
         return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
     except (pa.ArrowException, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         kind = "a Parquet" if path.suffix == ".parquet" else "a CSV"

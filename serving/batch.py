@@ -26,9 +26,11 @@ goes to the most profitable offers first.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, cast
 
+import numba
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -39,7 +41,7 @@ from features.segments import RuleSet, assign_segments, default_rules
 from features.sessions import to_us
 from features.snapshots import last_with_cart, model_matrix
 from serving.batch_policy import CartColumns, cart_columns, decide_profit_batch, decide_rules_batch, risk_bands
-from serving.forest import Forest
+from serving.forest import Explained, Forest
 from serving.policy import CartContext, Catalogue, default_catalogue
 from serving.uplift_policy import Budget, decide_uplift, exploration_draws
 from serving.uplift_scorer import DailyBudget, FastUplift
@@ -56,6 +58,7 @@ BATCH_COLUMNS = ("cart_id", "customer_id", "snapshot_time", "cart_value", "segme
 Progress = Callable[[str, int], None]
 """Called with a stage name and the number of carts done in it."""
 PART_ROWS = 1 << 17
+_THREADSAFE_LAYERS = ("omp", "tbb")
 """Carts scored together (see :meth:`BatchScorer.score`): 131,072."""
 
 
@@ -163,6 +166,16 @@ def reason_texts(top: np.ndarray, values: np.ndarray, names: Sequence[str]) -> p
     return pd.Series(pd.arrays.ArrowStringArray(text))
 
 
+@dataclass(frozen=True)
+class _Walked:
+    """A part's feature matrix and what the trees said about it (:meth:`BatchScorer._walk`)."""
+
+    matrix: np.ndarray
+    found: Explained
+    uplift: tuple[pd.DataFrame, np.ndarray] | None
+    """The uplift arms' probabilities and the expected order values; None without uplift models."""
+
+
 @dataclass
 class BatchScorer:
     """The service's model and policy for a whole table of carts."""
@@ -185,46 +198,75 @@ class BatchScorer:
         matrix (columns in :data:`FEATURE_NAMES` order), from one pass through the trees
         (:class:`serving.forest.Forest`): the risk from the leaves' values, the reasons from their path
         contributions."""
-        found = self._forest.explain(matrix, self.top_reasons)
+        return self._risk_and_reasons(self._forest.explain(matrix, self.top_reasons))
+
+    def _risk_and_reasons(self, found: Explained) -> tuple[np.ndarray, pd.Series]:
         risk = self.model.calibrate(1.0 / (1.0 + np.exp(-found.raw[:, 0])))
         return np.clip(risk, 0.0, 1.0), reason_texts(found.top, found.top_values, FEATURE_NAMES)
+
+    def _budgeted(self) -> bool:
+        """The uplift policy with a daily budget or segment caps: carts are decided in order, all together."""
+        assert self.catalogue is not None
+        s = self.catalogue.uplift
+        return self.uplift is not None and (s.daily_budget is not None or bool(s.segment_caps))
 
     def score(self, carts: pd.DataFrame, progress: Progress | None = None) -> pd.DataFrame:
         """One row per cart of ``carts`` (snapshot rows, e.g. from :func:`latest_carts`); see the module doc.
 
         Without a budget the carts go through in parts of :data:`PART_ROWS` (each cart's answer depends on it
         alone): the arrays of a part stay in the processor's caches and their memory is reused, where a million
-        carts at once spend a third of the time faulting in fresh pages. ``progress("policy", n)`` after each part,
-        ``n`` the carts done so far."""
-        assert self.catalogue is not None
+        carts at once spend a third of the time faulting in fresh pages. The trees of the next part are walked on
+        a second thread (compiled, without the interpreter lock) while this one decides the current part.
+        ``progress("policy", n)`` after each part, ``n`` the carts done so far."""
         carts = carts.reset_index(drop=True)
         missing = np.flatnonzero(carts["session_id"].isna().to_numpy())
         if len(missing):  # the cart id of every list, and the seed of its exploration draws
             raise ValueError(f"{len(missing):,} carts have no session id (rows {missing[:5].tolist()}"
                              f"{' ...' if len(missing) > 5 else ''}); every cart needs one")
-        s = self.catalogue.uplift
-        if len(carts) <= PART_ROWS or (self.uplift is not None and (s.daily_budget is not None or s.segment_caps)):
+        if len(carts) <= PART_ROWS or self._budgeted():
             out = self._score_part(carts)
             if progress:
                 progress("policy", len(carts))
             return out
+
+        def part(start: int) -> pd.DataFrame:
+            return carts.iloc[start:start + PART_ROWS].reset_index(drop=True)
+
+        walked = self._walk(part(0))
+        # a second thread may call the compiled code only if numba's threading layer allows concurrent calls
+        # (OpenMP, TBB; its own "workqueue" aborts): known once the first parallel call has run, just now
+        pipelined = numba.threading_layer() in _THREADSAFE_LAYERS
         parts = []
-        for start in range(0, len(carts), PART_ROWS):
-            parts.append(self._score_part(carts.iloc[start:start + PART_ROWS].reset_index(drop=True)))
-            if progress:
-                progress("policy", min(start + PART_ROWS, len(carts)))
+        with ThreadPoolExecutor(max_workers=1) as trees:
+            for start in range(0, len(carts), PART_ROWS):
+                upcoming = start + PART_ROWS < len(carts)
+                later = trees.submit(self._walk, part(start + PART_ROWS)) if pipelined and upcoming else None
+                parts.append(self._decide_part(part(start), walked))
+                if upcoming:
+                    walked = later.result() if later is not None else self._walk(part(start + PART_ROWS))
+                if progress:
+                    progress("policy", min(start + PART_ROWS, len(carts)))
         return pd.concat(parts, ignore_index=True)
 
-    def _score_part(self, carts: pd.DataFrame) -> pd.DataFrame:
-        assert self.rules is not None
+    def _walk(self, carts: pd.DataFrame) -> _Walked:
+        """The model passes of a part: its feature matrix through the risk trees and (for the profit policy) the
+        uplift trees."""
         matrix = model_matrix(carts)
-        risk, reasons = self.risk_and_reasons(matrix)
+        found = self._forest.explain(matrix, self.top_reasons)
+        return _Walked(matrix, found, self._uplift.batch(matrix) if self._uplift is not None else None)
+
+    def _score_part(self, carts: pd.DataFrame) -> pd.DataFrame:
+        return self._decide_part(carts, self._walk(carts))
+
+    def _decide_part(self, carts: pd.DataFrame, walked: _Walked) -> pd.DataFrame:
+        assert self.rules is not None
+        risk, reasons = self._risk_and_reasons(walked.found)
         member = assign_segments(carts, self.rules)
         names = list(member.columns)
         flags = member.to_numpy(dtype=bool)
         cols = cart_columns(carts[list(_CONTEXT_COLUMNS)], len(carts))
         ids = carts["session_id"].astype(str)
-        decided = self._decide(ids, risk, flags, names, cols, carts, matrix)
+        decided = self._decide(ids, risk, flags, names, cols, carts, walked)
         out = pd.DataFrame({
             "cart_id": ids.array,
             "customer_id": carts["customer_id"].astype("string"),
@@ -238,7 +280,7 @@ class BatchScorer:
         return out[list(BATCH_COLUMNS)]
 
     def _decide(self, ids: pd.Series, risk: np.ndarray, flags: np.ndarray, names: list[str],
-                cols: CartColumns, carts: pd.DataFrame, matrix: np.ndarray) -> dict[str, Any]:
+                cols: CartColumns, carts: pd.DataFrame, walked: _Walked) -> dict[str, Any]:
         """The decision columns: vectorised (:mod:`serving.batch_policy`, the same answers as the per-cart
         functions), or per cart when a daily budget or segment caps must be spent in order."""
         assert self.catalogue is not None
@@ -251,9 +293,9 @@ class BatchScorer:
                     "expected_recovered_revenue": np.nan, "expected_profit": np.nan, "explored": False,
                     "propensity": np.nan, "why": r.reason}
         assert self._uplift is not None
-        probs, values = self._uplift.batch(matrix)
-        s = cat.uplift
-        if s.daily_budget is not None or s.segment_caps:
+        assert walked.uplift is not None
+        probs, values = walked.uplift
+        if self._budgeted():
             segments = [[names[j] for j in np.flatnonzero(row)] for row in flags]
             return self._decide_with_budget(ids.tolist(), risk, segments, carts, probs, values)
         sessions = pa.array(ids) if self.explore else None  # the exploration draws hash each session id

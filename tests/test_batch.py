@@ -112,18 +112,37 @@ def _scored(quick_model: QuickModel, uplift_shop: UpliftShop, carts: pd.DataFram
     return BatchScorer(quick_model.model, uplift=uplift_shop.result.model).score(carts)
 
 
+@pytest.mark.parametrize("pipelined", [True, False])
 @pytest.mark.parametrize("profit", [True, False])
 def test_scoring_in_parts_gives_the_table_of_one_pass(quick_model: QuickModel, uplift_shop: UpliftShop,
                                                       carts: pd.DataFrame, monkeypatch: pytest.MonkeyPatch,
-                                                      profit: bool) -> None:
+                                                      profit: bool, pipelined: bool) -> None:
+    import threading
+
+    import numba
+
     import serving.batch
 
     scorer = BatchScorer(quick_model.model, uplift=uplift_shop.result.model if profit else None)
     whole = scorer.score(carts)
     monkeypatch.setattr(serving.batch, "PART_ROWS", 97)
+    if pipelined:  # this machine's numba must allow it, or the test would only see the one-thread path
+        assert numba.threading_layer() in serving.batch._THREADSAFE_LAYERS
+    else:
+        monkeypatch.setattr(serving.batch, "_THREADSAFE_LAYERS", ())
+    walk = scorer._walk
+    threads: list[int] = []
+
+    def walk_and_note(part: pd.DataFrame) -> object:
+        threads.append(threading.get_ident())
+        return walk(part)
+
+    monkeypatch.setattr(scorer, "_walk", walk_and_note)
     done: list[int] = []
     parts = scorer.score(carts, progress=lambda stage, n: done.append(n))
     assert len(carts) > 3 * 97 and done == [*range(97, len(carts), 97), len(carts)]
+    assert len(threads) == len(done)  # each part's trees walked once: the first here, the others on the second
+    assert (set(threads[1:]) != {threading.get_ident()}) is pipelined  # later parts: second thread if pipelined
     pd.testing.assert_frame_equal(parts, whole)
 
 

@@ -263,3 +263,31 @@ def test_columns_that_already_have_their_type_are_still_checked() -> None:
     padded = pd.Series(pd.Categorical([" a", "b ", "b"]))
     typed, _, _ = _coerce(columns["session_id"], padded)
     assert typed.astype("string").tolist() == ["a", "b", "b"]
+
+
+def test_tables_are_read_with_jemalloc_and_the_default_pool_is_restored(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import pyarrow as pa
+
+    from features.io import read_raw, reading_pool
+
+    monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
+    before = pa.default_memory_pool().backend_name
+    pd.DataFrame({"a": ["x", "y"]}).to_parquet(tmp_path / "t.parquet")
+    seen: list[str] = []
+    real = pd.read_parquet
+
+    def read_and_note(*args: object, **kwargs: object) -> pd.DataFrame:
+        seen.append(pa.default_memory_pool().backend_name)
+        return real(*args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(pd, "read_parquet", read_and_note)
+    assert read_raw(tmp_path / "t.parquet")["a"].tolist() == ["x", "y"]
+    assert seen == ["jemalloc"]  # this machine's pyarrow has jemalloc: CI reads as the benchmark does
+    assert pa.default_memory_pool().backend_name == before
+    with pytest.raises(RuntimeError), reading_pool():
+        raise RuntimeError("a failed read")
+    assert pa.default_memory_pool().backend_name == before  # restored after a failure too
+    monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "system")  # the user's choice is left alone
+    with reading_pool() as backend:
+        assert backend == before == pa.default_memory_pool().backend_name

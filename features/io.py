@@ -56,11 +56,11 @@ def reading_pool() -> Iterator[str]:
     """While reading a table: Arrow's jemalloc pool as the default one (unless ``ARROW_DEFAULT_MEMORY_POOL`` names
     one, or this pyarrow has no jemalloc); the previous default is restored after. Yields the backend in use.
 
-    Reading the 65-million-event table of the batch benchmark, the pool is most of the kernel time: with Arrow's
-    default (mimalloc) loading took 22-25 s (22-27 s of it in the kernel), with jemalloc 13-16 s (7-9 s), in
-    alternating runs on the 2-core VM (docs/benchmarks.md). Only for reading: jemalloc keeps freed pages for
-    reuse, and pages reused after ``serving.concurrent.in_child`` forks are copied on write (the lists written
-    beside the forked report took 7-10 s instead of 5-6 s).
+    Loading the batch benchmark's shop (65 million events), most of the time went to the kernel zeroing fresh pages
+    for the pool: with Arrow's default (mimalloc) 20-28 s, 18-33 s of it in the kernel; with jemalloc 14-15 s, 7-9 s
+    (``benchmarks/bench_load_pool.py``, docs/benchmarks.md). Only while reading: jemalloc reuses freed pages, and
+    after ``serving.concurrent.in_child`` forks those are copied on write (the lists written beside the forked
+    report took 7-10 s instead of 5-6 s).
     """
     previous = pa.default_memory_pool()
     if "ARROW_DEFAULT_MEMORY_POOL" in os.environ:

@@ -38,8 +38,8 @@ __all__ = ["Explained", "Forest", "compiled"]
 _NAN_LEFT, _NAN_RIGHT, _NAN_ZERO, _ZERO_LEFT, _ZERO_RIGHT, _CATEGORY = range(6)
 """How a column is made from its feature: NaN as -inf / +inf / 0; NaN and zero as -inf / +inf; category set."""
 _BLOCK = 32
-"""Rows walked through a tree together (32 walked the benchmark's million carts through the risk and uplift trees
-about 6% faster than 16; 64 no faster than 32)."""
+"""Rows walked through a tree together (32: faster than 16 and no slower than 64 on the batch benchmark's carts;
+part of the model-and-policy gain of session 10 in docs/benchmarks.md)."""
 _ZERO = 1e-35
 """LightGBM's ``kZeroThreshold``: what counts as zero for ``zero_as_missing``."""
 

@@ -58,8 +58,9 @@ BATCH_COLUMNS = ("cart_id", "customer_id", "snapshot_time", "cart_value", "segme
 Progress = Callable[[str, int], None]
 """Called with a stage name and the number of carts done in it."""
 PART_ROWS = 1 << 17
-_THREADSAFE_LAYERS = ("omp", "tbb")
 """Carts scored together (see :meth:`BatchScorer.score`): 131,072."""
+_THREADSAFE_LAYERS = ("omp", "tbb")
+"""numba threading layers that take parallel calls from two threads at once."""
 
 
 def latest_carts(snapshots: pd.DataFrame, last_days: float | None = None) -> pd.DataFrame:
@@ -168,9 +169,8 @@ def reason_texts(top: np.ndarray, values: np.ndarray, names: Sequence[str]) -> p
 
 @dataclass(frozen=True)
 class _Walked:
-    """A part's feature matrix and what the trees said about it (:meth:`BatchScorer._walk`)."""
+    """What the trees said about a part's carts (:meth:`BatchScorer._walk`)."""
 
-    matrix: np.ndarray
     found: Explained
     uplift: tuple[pd.DataFrame, np.ndarray] | None
     """The uplift arms' probabilities and the expected order values; None without uplift models."""
@@ -253,7 +253,7 @@ class BatchScorer:
         uplift trees."""
         matrix = model_matrix(carts)
         found = self._forest.explain(matrix, self.top_reasons)
-        return _Walked(matrix, found, self._uplift.batch(matrix) if self._uplift is not None else None)
+        return _Walked(found, self._uplift.batch(matrix) if self._uplift is not None else None)
 
     def _score_part(self, carts: pd.DataFrame) -> pd.DataFrame:
         return self._decide_part(carts, self._walk(carts))

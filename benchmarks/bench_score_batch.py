@@ -9,8 +9,9 @@ not bought by the end of the data and get scored), writes its tables as Parquet,
 uplift models on a small shop of the same generator, then times what ``cartrisk score`` does on the big one, step
 by step: load the tables, derive the snapshots (features), pick each cart's latest snapshot, leave out the carts
 already bought, the scorer's one-off setup (trees flattened, compiled code loaded: ``model_setup``),
-the model (risk + reasons), segments + policy, the exports with the report rendered alongside in a forked child
-(``exports_and_report``: until both are written). Prints one JSON line;
+the model (risk + reasons), segments + policy, the exports with the report (and the measured uplift of the shop's
+logged experiments) rendered alongside in a forked child (``exports_and_report``: until both are written). Not
+timed, unlike ``cartrisk score``: loading the models from the BentoML store and importing the command line. Prints one JSON line;
 ``model_and_policy_carts_per_second`` (all carts through a set-up scorer) is the figure the issue sets at 200,000,
 ``with_setup_carts_per_second`` the same with the setup counted, and ``end_to_end_seconds`` (load to lists and
 report, setup included) the one it sets under 60 s for a million carts.
@@ -83,7 +84,7 @@ def main() -> None:
     from serving.concurrent import in_child
     from serving.exports import cart_products, write_exports, write_text_atomic
     from serving.policy import default_catalogue
-    from serving.report import build_report, render_html
+    from serving.report import build_report, experiment_outcomes, render_html
     from training.synthetic_shop import generate_shop, write_shop
 
     risk, uplift = models()
@@ -124,7 +125,11 @@ def main() -> None:
     scored = scorer.score(carts)
     t = lap("model_and_policy", t)
     # as `cartrisk score` does: the report rendered in a forked child while the lists are written here
-    page = in_child(lambda: render_html(build_report(scored, snaps)))
+    # with the measured uplift of the logged experiments, when the shop has them (as `cartrisk score` does)
+    experiments = ds.experiments
+    page = in_child(lambda: render_html(build_report(
+        scored, snaps, experiment_outcomes(snaps, experiments) if experiments is not None and len(experiments)
+        else None)))
     write_exports(scored, cart_products(ds.events, sessions=scored["cart_id"]), tmp / "out", catalogue)
     t_exports = time.perf_counter()
     times["exports"] = round(t_exports - t, 2)

@@ -11,7 +11,8 @@ by step: load the tables, derive the snapshots (features), pick each cart's late
 already bought, the scorer's one-off setup (trees flattened, compiled code loaded: ``model_setup``),
 the model (risk + reasons), segments + policy, the exports with the report (and the measured uplift of the shop's
 logged experiments) rendered alongside in a forked child (``exports_and_report``: until both are written). Not
-timed, unlike ``cartrisk score``: loading the models from the BentoML store and importing the command line. Prints one JSON line;
+timed, unlike ``cartrisk score``: loading the models from the BentoML store and importing the command line.
+Prints one JSON line;
 ``model_and_policy_carts_per_second`` (all carts through a set-up scorer) is the figure the issue sets at 200,000,
 ``with_setup_carts_per_second`` the same with the setup counted, and ``end_to_end_seconds`` (load to lists and
 report, setup included) the one it sets under 60 s for a million carts.

@@ -63,14 +63,14 @@ def reading_pool() -> Iterator[str]:
     report took 7-10 s instead of 5-6 s).
     """
     previous = pa.default_memory_pool()
-    if "ARROW_DEFAULT_MEMORY_POOL" in os.environ:
+    jemalloc = None
+    if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
+        with contextlib.suppress(NotImplementedError):  # pyarrow built without jemalloc (ArrowNotImplementedError)
+            jemalloc = pa.jemalloc_memory_pool()
+    if jemalloc is None:
         yield str(previous.backend_name)
         return
-    try:
-        pa.set_memory_pool(pa.jemalloc_memory_pool())
-    except NotImplementedError:  # pyarrow built without jemalloc (ArrowNotImplementedError)
-        yield str(previous.backend_name)
-        return
+    pa.set_memory_pool(jemalloc)
     try:
         yield "jemalloc"
     finally:

@@ -193,14 +193,10 @@ class BatchScorer:
         self._forest = Forest([self.model.booster], len(FEATURE_NAMES), explained=0)
         self._uplift = FastUplift(self.uplift, FEATURE_NAMES, one_row=False) if self.uplift is not None else None
 
-    def risk_and_reasons(self, matrix: np.ndarray) -> tuple[np.ndarray, pd.Series]:
-        """Calibrated risk and the top reasons (features that raised the risk most) of every row of the feature
-        matrix (columns in :data:`FEATURE_NAMES` order), from one pass through the trees
-        (:class:`serving.forest.Forest`): the risk from the leaves' values, the reasons from their path
-        contributions."""
-        return self._risk_and_reasons(self._forest.explain(matrix, self.top_reasons))
-
     def _risk_and_reasons(self, found: Explained) -> tuple[np.ndarray, pd.Series]:
+        """Calibrated risk and the top reasons (features that raised the risk most) of every row, from one pass
+        through the trees (:meth:`serving.forest.Forest.explain`): the risk from the leaves' values, the reasons
+        from their path contributions."""
         risk = self.model.calibrate(1.0 / (1.0 + np.exp(-found.raw[:, 0])))
         return np.clip(risk, 0.0, 1.0), reason_texts(found.top, found.top_values, FEATURE_NAMES)
 
@@ -232,18 +228,20 @@ class BatchScorer:
         def part(start: int) -> pd.DataFrame:
             return carts.iloc[start:start + PART_ROWS].reset_index(drop=True)
 
-        walked = self._walk(part(0))
+        current = part(0)
+        walked = self._walk(current)
         # a second thread may call the compiled code only if numba's threading layer allows concurrent calls
         # (OpenMP, TBB; its own "workqueue" aborts): known once the first parallel call has run, just now
         pipelined = numba.threading_layer() in _THREADSAFE_LAYERS
         parts = []
         with ThreadPoolExecutor(max_workers=1) as trees:
             for start in range(0, len(carts), PART_ROWS):
-                upcoming = start + PART_ROWS < len(carts)
-                later = trees.submit(self._walk, part(start + PART_ROWS)) if pipelined and upcoming else None
-                parts.append(self._decide_part(part(start), walked))
-                if upcoming:
-                    walked = later.result() if later is not None else self._walk(part(start + PART_ROWS))
+                upcoming = part(start + PART_ROWS) if start + PART_ROWS < len(carts) else None
+                later = trees.submit(self._walk, upcoming) if pipelined and upcoming is not None else None
+                parts.append(self._decide_part(current, walked))
+                if upcoming is not None:
+                    walked = later.result() if later is not None else self._walk(upcoming)
+                    current = upcoming
                 if progress:
                     progress("policy", min(start + PART_ROWS, len(carts)))
         return pd.concat(parts, ignore_index=True)

@@ -174,6 +174,37 @@ def test_already_bought_carts_are_those_bought_in_their_session_or_ordered_since
     assert already_bought(carts, events, orders.iloc[:0]).tolist() == [True, False, False, True, False, False]
 
 
+def test_already_bought_on_many_ids_agrees_with_matching_them_one_by_one() -> None:
+    """Enough rows for the compiled numbering of ids (features.ids.MIN_ROWS), with missing ids on every side."""
+    rng = np.random.default_rng(4)
+    t0 = pd.Timestamp("2026-03-01", tz="UTC")
+
+    def ids(prefix: str, n: int, high: int, missing: float) -> pd.Series:
+        values = pd.Series([f"{prefix}{k:07d}" for k in rng.integers(0, high, n)], dtype="string")
+        return values.mask(rng.random(n) < missing)
+
+    def times(n: int) -> pd.Series:
+        return pd.Series(t0 + pd.to_timedelta(rng.integers(0, 10**6, n), unit="s"))
+
+    sessions = pd.Series([f"s{k:07d}" for k in rng.permutation(300_000)[:60_000]], dtype="string")
+    carts = pd.DataFrame({"session_id": sessions, "customer_id": ids("c", 60_000, 50_000, 0.3),
+                          "snapshot_time": times(60_000)})
+    events = pd.DataFrame({"session_id": ids("s", 150_000, 300_000, 0.0),
+                           "event_type": pd.Categorical(rng.choice(["view", "purchase"], 150_000))})
+    orders = pd.DataFrame({"session_id": ids("s", 120_000, 300_000, 0.5), "customer_id": ids("c", 120_000, 50_000, 0.2),
+                           "order_time": times(120_000)})
+    sold = set(events["session_id"][events["event_type"] == "purchase"]) | set(orders["session_id"].dropna())
+    last: dict[str, pd.Timestamp] = {}
+    for customer, at in zip(orders["customer_id"], orders["order_time"], strict=True):
+        if customer is not pd.NA:
+            last[customer] = max(at, last.get(customer, at))
+    want = [s in sold or (c is not pd.NA and c in last and last[c] >= at)
+            for s, c, at in zip(carts["session_id"], carts["customer_id"], carts["snapshot_time"], strict=True)]
+    got = already_bought(carts, events, orders)
+    assert got.tolist() == want
+    assert 0 < got.sum() < len(got)
+
+
 def test_times_for_spreadsheets_are_utc_seconds_rounded_down() -> None:
     from serving.exports import utc_texts
 

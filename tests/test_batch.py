@@ -285,6 +285,9 @@ def test_cli_scores_reports_and_checks_policy_edits_with_the_imported_models(
     out = runner.invoke(app, ["score", "--data", str(small_shop_dir), "--out", str(tmp_path / "x")])
     assert out.exit_code == 2 and "cartrisk import-model" in out.output
     assert not (tmp_path / "x").exists()
+    # the models are looked up before the data are read (then loaded while the data are read)
+    out = runner.invoke(app, ["score", "--data", str(tmp_path / "no-data"), "--out", str(tmp_path / "x")])
+    assert out.exit_code == 2 and "cartrisk import-model" in out.output
     quick_model.model.save(tmp_path / "risk")
     uplift_shop.result.model.save(tmp_path / "uplift")
     code = ("from pathlib import Path; from serving.model_import import save_bento_model, save_bento_uplift_model; "

@@ -9,6 +9,7 @@ profit policy, otherwise the rule-based policy, exactly as ``/score`` answers.
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -27,8 +28,25 @@ LastDaysOpt = Annotated[float | None, typer.Option(
     min=0.0, help="Only the carts whose latest snapshot is in the last DAYS days of the data.")]
 
 
-def bento_models() -> tuple[Any, Any, dict[str, str]]:
-    """(risk model, uplift model or None, labels) from the BentoML store."""
+@dataclass(frozen=True)
+class StoredModels:
+    """Where the latest models of the BentoML store are, found without loading them."""
+
+    risk: Path
+    uplift: Path | None
+    labels: dict[str, str]
+
+    def load(self) -> tuple[Any, Any]:
+        """(risk model, uplift model or None)."""
+        from training.model import RiskModel
+        from training.uplift_model import UpliftModel
+
+        return RiskModel.load(self.risk), UpliftModel.load(self.uplift) if self.uplift is not None else None
+
+
+def stored_models() -> StoredModels:
+    """The latest risk (and uplift, when imported) models of the BentoML store; fails clearly without a risk
+    model."""
     from serving.model_import import (
         BENTO_MODEL_NAME,
         BENTO_UPLIFT_NAME,
@@ -37,9 +55,6 @@ def bento_models() -> tuple[Any, Any, dict[str, str]]:
 
     bentoml_home_default()
     import bentoml
-
-    from training.model import RiskModel
-    from training.uplift_model import UpliftModel
 
     try:
         risk = bentoml.models.get(f"{BENTO_MODEL_NAME}:latest")
@@ -50,11 +65,17 @@ def bento_models() -> tuple[Any, Any, dict[str, str]]:
     uplift = None
     try:
         found = bentoml.models.get(f"{BENTO_UPLIFT_NAME}:latest")
-        uplift = UpliftModel.load(Path(found.path))
+        uplift = Path(found.path)
         labels["uplift_version"] = str(dict(found.info.labels).get("mlflow_version", found.tag.version))
     except bentoml.exceptions.NotFound:
         pass
-    return RiskModel.load(Path(risk.path)), uplift, labels
+    return StoredModels(Path(risk.path), uplift, labels)
+
+
+def bento_models() -> tuple[Any, Any, dict[str, str]]:
+    """(risk model, uplift model or None, labels) from the BentoML store."""
+    stored = stored_models()
+    return (*stored.load(), stored.labels)
 
 
 @dataclass
@@ -79,12 +100,16 @@ def run_batch(data: Path | None, features: Path | None, last_days: float | None,
     settings = get_settings()
     folder = data or settings.data_dir
     bar.set_postfix_str("models")
-    risk_model, uplift, labels = bento_models()
+    stored = stored_models()  # a missing model is reported now, before the data are read
     bar.update()
     bar.set_postfix_str("data + snapshots")
-    dataset = load_data(folder)  # quarantined rows are reported on stderr
-    snaps = read_snapshots(folder, features, dataset, latest_only=True)
-    carts, bought = carts_to_score(snaps, dataset.events, dataset.orders, last_days)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        loading = pool.submit(stored.load)  # the models (and LightGBM) are loaded while the data are read
+        dataset = load_data(folder)  # quarantined rows are reported on stderr
+        snaps = read_snapshots(folder, features, dataset, latest_only=True)
+        carts, bought = carts_to_score(snaps, dataset.events, dataset.orders, last_days)
+        risk_model, uplift = loading.result()
+    labels = stored.labels
     if carts.empty:
         fail(f"{folder}: no cart to score" + (f" in the last {last_days} days" if last_days else "")
              + (f" ({bought:,} carts were bought)" if bought else ""))

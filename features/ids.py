@@ -29,7 +29,7 @@ MAX_TABLE_PER_ROW = 4
 """Numbers spread over at most this many times the column's length are numbered through a direct table."""
 
 
-def _arrow_text(values: pd.Series) -> pa.ChunkedArray | None:
+def arrow_text(values: pd.Series) -> pa.ChunkedArray | None:
     """The Arrow text chunks behind a pandas column, or None when it is not Arrow text."""
     chunked = getattr(values.array, "_pa_array", None)
     if not isinstance(chunked, pa.ChunkedArray):
@@ -157,7 +157,7 @@ def _as_numbers(chunked: pa.ChunkedArray) -> tuple[np.ndarray, int, int] | None:
     return out, int(state[2]), int(state[3])
 
 
-def _take_sorted(chunked: pa.ChunkedArray, rows: np.ndarray) -> pa.ChunkedArray:
+def take_sorted(chunked: pa.ChunkedArray, rows: np.ndarray) -> pa.ChunkedArray:
     """``chunked.take(rows)`` for increasing ``rows``, chunk by chunk (a take across hundreds of chunks, or
     joining them first, costs far more), as one chunk."""
     bounds = np.cumsum([0] + [len(c) for c in chunked.chunks])
@@ -168,6 +168,15 @@ def _take_sorted(chunked: pa.ChunkedArray, rows: np.ndarray) -> pa.ChunkedArray:
     return pa.chunked_array([pa.concat_arrays(parts)] if parts else [], type=chunked.type)
 
 
+def take_increasing(values: pd.Series, rows: np.ndarray) -> pd.Series:
+    """``values.take(rows).reset_index(drop=True)`` for increasing ``rows``; a column of Arrow text is taken chunk
+    by chunk (:func:`take_sorted`: a take from tens of millions of ids across hundreds of chunks took seconds)."""
+    chunked = arrow_text(values)
+    if chunked is None:
+        return values.take(rows).reset_index(drop=True)
+    return pd.Series(pd.arrays.ArrowStringArray(take_sorted(chunked, rows)), name=values.name)
+
+
 def factorize_ids(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
     """``pd.factorize(values, sort=False)`` (codes int64, -1 where missing; the distinct ids as a string Index in
     order of first appearance), compiled for prefix + number ids (see the module's text)."""
@@ -175,7 +184,7 @@ def factorize_ids(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
     if categories is not None and categories.is_unique:  # numbered through its codes (text categories distinct)
         codes, uniques = pd.factorize(values, sort=False)
         return np.asarray(codes, dtype=np.int64), pd.Index(uniques.astype("string"), dtype="string")
-    chunked = _arrow_text(values) if len(values) >= MIN_ROWS else None
+    chunked = arrow_text(values) if len(values) >= MIN_ROWS else None
     found = _as_numbers(chunked) if chunked is not None else None
     if chunked is None or found is None:
         codes, uniques = pd.factorize(values.astype("string"), sort=False)
@@ -191,5 +200,5 @@ def factorize_ids(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
         codes = np.full(len(numbers), -1, dtype=np.int64)
         codes[present_rows] = found_codes
         first = _first_rows(codes, len(distinct))
-    texts: Any = _take_sorted(chunked, first)
+    texts: Any = take_sorted(chunked, first)
     return codes, pd.Index(pd.array(texts, dtype="string"), dtype="string")

@@ -38,6 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from features.ids import take_increasing
 from features.schema import EVENT_TYPES
 from features.sessions import category_codes
 from serving.policy import NONE, Catalogue
@@ -56,7 +57,7 @@ def cart_products(events: pd.DataFrame, sessions: Iterable[str] | None = None) -
     event_code = category_codes(events["event_type"], EVENT_TYPES, dtype=np.int8)  # per category, not per row
     keep = np.isin(event_code, _CART_EVENT_CODES) & events["product_id"].notna().to_numpy()
     rows = np.flatnonzero(keep)
-    session = events["session_id"].take(rows).astype("string").reset_index(drop=True)
+    session = take_increasing(events["session_id"], rows).astype("string")
     if sessions is not None:  # only the cart events' session ids are looked up (a small share of the log)
         ids = pa.array(session)
         wanted = pa.array(pd.Series(sessions if isinstance(sessions, pd.Series | pd.Index) else list(sessions),
@@ -65,7 +66,7 @@ def cart_products(events: pd.DataFrame, sessions: Iterable[str] | None = None) -
         rows, session = rows[hit], session[hit].reset_index(drop=True)
     # only the columns needed, only at the rows kept (not a filtered copy of the whole log)
     ev = pd.DataFrame({"session_id": session, **{
-        name: events[name].take(rows).reset_index(drop=True)
+        name: take_increasing(events[name], rows)
         for name in ("product_id", "event_time", "event_type", "quantity") if name in events.columns}})
     scode, session_ids = pd.factorize(ev["session_id"].astype("string"))
     pcode, product_ids = pd.factorize(ev["product_id"].astype("string"))

@@ -32,7 +32,7 @@ def _same_as_pandas(values: pd.Series) -> None:
 
 
 def _compiled(values: pd.Series) -> bool:
-    chunked = ids._arrow_text(values)
+    chunked = ids.arrow_text(values)
     return chunked is not None and ids._as_numbers(chunked) is not None
 
 
@@ -53,7 +53,7 @@ def test_sparse_plain_numbers_are_hashed_as_integers() -> None:
     values: list[str | None] = [str(n) for n in np.r_[numbers, numbers[:2_000]]]
     values[17] = None
     series = _arrow(values, chunks=3, large=False)
-    numbers_found = ids._as_numbers(ids._arrow_text(series))
+    numbers_found = ids._as_numbers(ids.arrow_text(series))
     assert numbers_found is not None
     _, low, high = numbers_found
     assert high - low >= ids.MAX_TABLE_PER_ROW * len(values) + 1024  # the sparse path
@@ -112,6 +112,17 @@ def test_categories_that_read_the_same_as_text_are_one_id() -> None:
 
 def test_take_of_no_rows_and_of_rows_in_some_chunks_only() -> None:
     chunked = pa.chunked_array([pa.array(["a", "b"]), pa.array([], pa.string()), pa.array(["c", "d"])])
-    assert ids._take_sorted(chunked, np.array([], dtype=np.int64)).to_pylist() == []
-    assert ids._take_sorted(chunked, np.array([3], dtype=np.int64)).to_pylist() == ["d"]
-    assert ids._take_sorted(chunked, np.array([0, 2], dtype=np.int64)).to_pylist() == ["a", "c"]
+    assert ids.take_sorted(chunked, np.array([], dtype=np.int64)).to_pylist() == []
+    assert ids.take_sorted(chunked, np.array([3], dtype=np.int64)).to_pylist() == ["d"]
+    assert ids.take_sorted(chunked, np.array([0, 2], dtype=np.int64)).to_pylist() == ["a", "c"]
+
+
+def test_take_increasing_is_take_for_arrow_text_and_for_other_columns() -> None:
+    texts = pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array(
+        [pa.array(["a", None], pa.large_string()), pa.array(["c", "d", "e"], pa.large_string())])), name="id")
+    numbers = pd.Series([1.5, 2.5, None, 4.5, 5.5], dtype="Float64", index=[9, 8, 7, 6, 5], name="x")
+    rows = np.array([0, 1, 3, 4])
+    for column in (texts, numbers):
+        got = ids.take_increasing(column, rows)
+        pd.testing.assert_series_equal(got, column.take(rows).reset_index(drop=True))
+    assert ids.take_increasing(texts, rows).array._pa_array.num_chunks == 1  # type: ignore[attr-defined]

@@ -125,4 +125,4 @@ def test_take_increasing_is_take_for_arrow_text_and_for_other_columns() -> None:
     for column in (texts, numbers):
         got = ids.take_increasing(column, rows)
         pd.testing.assert_series_equal(got, column.take(rows).reset_index(drop=True))
-    assert ids.take_increasing(texts, rows).array._pa_array.num_chunks == 1  # type: ignore[attr-defined]
+    assert ids.take_increasing(texts, rows).array._pa_array.num_chunks == 1

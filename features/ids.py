@@ -202,3 +202,22 @@ def factorize_ids(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
         first = _first_rows(codes, len(distinct))
     texts: Any = take_sorted(chunked, first)
     return codes, pd.Index(pd.array(texts, dtype="string"), dtype="string")
+
+
+def numbered_together(first: pd.Series, second: pd.Series) -> tuple[np.ndarray, np.ndarray, int]:
+    """The ids of two text columns numbered together by :func:`factorize_ids` (equal ids, equal codes; -1 where
+    missing): each column's codes, and how many distinct ids there are. Matching on these codes is several times
+    faster than hashing the texts again for each lookup."""
+    both = pd.concat([first.astype("string"), second.astype("string")], ignore_index=True)
+    codes, distinct = factorize_ids(both)
+    return codes[:len(first)], codes[len(first):], len(distinct)
+
+
+def locate(keys: pd.Series, values: pd.Series) -> np.ndarray:
+    """For each of ``values``, the first row of ``keys`` holding the same id; -1 where there is none (or the value
+    is missing)."""
+    key_code, value_code, n = numbered_together(keys, values)
+    row = np.full(n + 1, -1, dtype=np.int64)  # the extra last slot answers for code -1 (a missing value)
+    present = np.flatnonzero(key_code >= 0)[::-1]  # written last to first: the first row of an id is kept
+    row[key_code[present]] = present
+    return row[value_code]

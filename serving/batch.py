@@ -37,7 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from features.definitions import FEATURE_NAMES
-from features.ids import factorize_ids
+from features.ids import numbered_together
 from features.segments import RuleSet, assign_segments, default_rules
 from features.sessions import to_us
 from features.snapshots import last_with_cart, model_matrix
@@ -74,15 +74,6 @@ def latest_carts(snapshots: pd.DataFrame, last_days: float | None = None) -> pd.
     return latest.sort_values("snapshot_time", kind="stable").reset_index(drop=True)
 
 
-def _numbered_together(first: pd.Series, second: pd.Series) -> tuple[np.ndarray, np.ndarray, int]:
-    """The ids of two text columns numbered together (equal ids, equal codes; -1 where missing): each column's
-    codes and how many distinct ids there are. Shop ids (prefix + number) are numbered by compiled code
-    (:func:`features.ids.factorize_ids`), several times faster than hashing them as texts."""
-    both = pd.concat([first.astype("string"), second.astype("string")], ignore_index=True)
-    codes, distinct = factorize_ids(both)
-    return codes[:len(first)], codes[len(first):], len(distinct)
-
-
 def already_bought(carts: pd.DataFrame, events: pd.DataFrame, orders: pd.DataFrame) -> np.ndarray:
     """Per cart (a snapshot row with ``session_id``, ``customer_id`` and ``snapshot_time``): bought by the end of
     the data, so no incentive should go to it. Bought means its session has a purchase event or an order, or its
@@ -91,11 +82,11 @@ def already_bought(carts: pd.DataFrame, events: pd.DataFrame, orders: pd.DataFra
     the orders' customers') are numbered together, so the matching is on integer codes."""
     purchase = (events["event_type"] == "purchase").to_numpy(dtype=bool, na_value=False)
     sold = pd.concat([events["session_id"][purchase].astype("string"), orders["session_id"].astype("string")])
-    cart_code, sold_code, n = _numbered_together(carts["session_id"], sold)
+    cart_code, sold_code, n = numbered_together(carts["session_id"], sold)
     was_sold = np.zeros(n + 1, dtype=bool)  # the extra last slot stands for -1 (a missing id): never sold
     was_sold[sold_code[sold_code >= 0]] = True
     bought = was_sold[cart_code]
-    order_code, cart_customer, n = _numbered_together(orders["customer_id"], carts["customer_id"])
+    order_code, cart_customer, n = numbered_together(orders["customer_id"], carts["customer_id"])
     last = np.full(n + 1, np.iinfo(np.int64).min)  # each customer's last order; the extra slot: no customer
     known = order_code >= 0
     np.maximum.at(last, order_code[known], to_us(orders["order_time"])[known])

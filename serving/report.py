@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 from matplotlib.figure import Figure
 
 from features.definitions import LABEL
+from features.ids import locate
 from features.segments import RuleSet, assign_segments
 from features.sessions import US_PER_DAY, to_us
 from features.snapshots import last_with_cart
@@ -124,8 +125,10 @@ def measured_uplift(experiments: pd.DataFrame, segment_of: pd.Series, min_group:
     exp["incentive"] = exp["incentive"].astype(str)
     guest = exp["is_guest"].to_numpy(dtype=np.float64) == 1 if "is_guest" in exp else np.zeros(len(exp), bool)
     exp["guest"] = guest
-    exp["segment"] = exp["session_id"].astype(str).map(segment_of).fillna("").str.split(";")
-    exploded = exp.explode("segment")
+    at_row = locate(pd.Series(segment_of.index), exp["session_id"])  # each experiment's row of ``segment_of``
+    texts = np.where(at_row >= 0, segment_of.fillna("").astype(str).to_numpy(dtype=object)[at_row], "")
+    member, segment = _split_column(pd.Series(texts, dtype=object))  # one row per (experiment, segment)
+    exploded = exp.iloc[member].assign(segment=segment)
     groups: list[tuple[str, pd.DataFrame]] = [("all", exp), *[(str(k), g) for k, g in exploded.groupby("segment")
                                                                if str(k)]]
     never_guest = {str(code) for code, g in exp.groupby("incentive") if not g["guest"].any()}
@@ -153,15 +156,15 @@ def experiment_outcomes(snapshots: pd.DataFrame, experiments: pd.DataFrame) -> p
     each cart's latest: outcome and guest flag belong to the session). Experiments whose session has no snapshot
     with a cart, or whose outcome is not known yet (label window open at the end of the data), are left out."""
     carts = snapshots[snapshots["cart_value"].to_numpy(dtype=np.float64) > 0]
-    per_session = carts.drop_duplicates("session_id", keep="last")
-    outcome = per_session.set_index(per_session["session_id"].astype(str))[[LABEL, "is_guest"]]
-    exp = pd.DataFrame({"session_id": experiments["session_id"].astype(str).to_numpy(),
-                        "incentive": experiments["incentive"].astype(str).to_numpy()})
-    joined = exp.join(outcome, on="session_id", how="inner")
-    joined = joined[joined[LABEL].notna()]
-    return pd.DataFrame({"session_id": joined["session_id"], "incentive": joined["incentive"],
-                         "bought": 1.0 - joined[LABEL].astype(np.float64),
-                         "is_guest": joined["is_guest"].astype(np.float64)}).reset_index(drop=True)
+    # each session's last snapshot with a cart: the first row of the session id in the reversed table
+    backwards = carts.iloc[::-1]
+    at_row = locate(backwards["session_id"], experiments["session_id"])
+    label = np.where(at_row >= 0, backwards[LABEL].to_numpy(dtype=np.float64)[at_row], np.nan)
+    kept = np.flatnonzero(~np.isnan(label))  # a snapshot found, with a known outcome
+    guest = backwards["is_guest"].to_numpy(dtype=np.float64)[at_row[kept]]
+    return pd.DataFrame({"session_id": experiments["session_id"].astype(str).to_numpy()[kept],
+                         "incentive": experiments["incentive"].astype(str).to_numpy()[kept],
+                         "bought": 1.0 - label[kept], "is_guest": guest})
 
 
 def segment_abandonment(carts: pd.DataFrame, rules: RuleSet | None = None) -> pd.Series:
@@ -198,8 +201,8 @@ def build_report(scored: pd.DataFrame, snapshots: pd.DataFrame, experiments: pd.
     daily["day"] = pd.to_datetime(daily["day"].to_numpy(dtype=np.int64), unit="D").strftime("%Y-%m-%d")
     daily["carts"] = daily["carts"].astype(np.int64)
     daily["abandonment_rate"] = daily["abandoned"] / daily["carts"]
-    outcome = pd.Series(last[LABEL].to_numpy(dtype=np.float64), index=last["session_id"].astype(str).to_numpy())
-    abandoned = outcome.reindex(scored["cart_id"].astype(str).to_numpy()).to_numpy()
+    at_row = locate(last["session_id"], scored["cart_id"])  # each scored cart's row of ``last``
+    abandoned = np.where(at_row >= 0, last[LABEL].to_numpy(dtype=np.float64)[at_row], np.nan)
     rows = _segment_rows(scored, abandoned)
     seg = rows.groupby("segment").agg(carts=("risk", "size"), mean_risk=("risk", "mean")).reset_index()
     if len(scored):  # over every cart of the scored period, the bought ones (not scored) included

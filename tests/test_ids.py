@@ -126,3 +126,18 @@ def test_take_increasing_is_take_for_arrow_text_and_for_other_columns() -> None:
         got = ids.take_increasing(column, rows)
         pd.testing.assert_series_equal(got, column.take(rows).reset_index(drop=True))
     assert ids.take_increasing(texts, rows).array._pa_array.num_chunks == 1
+
+
+@pytest.mark.parametrize("n", [50, 150_000])  # pd.factorize below features.ids.MIN_ROWS, compiled from there on
+def test_locate_finds_the_first_row_of_each_id_and_minus_one_for_none(n: int) -> None:
+    rng = np.random.default_rng(n)
+    keys = pd.Series([f"s{k:06d}" for k in rng.integers(0, n, n)], dtype="string").mask(rng.random(n) < 0.1)
+    values = pd.Series([f"s{k:06d}" for k in rng.integers(0, 2 * n, n)], dtype="string").mask(rng.random(n) < 0.1)
+    first: dict[str, int] = {}
+    for row, key in enumerate(keys):
+        if key is not pd.NA:
+            first.setdefault(key, row)
+    want = [first.get(v, -1) if v is not pd.NA else -1 for v in values]
+    got = ids.locate(keys, values)
+    assert got.tolist() == want
+    assert (got == -1).any() and (got >= 0).any()

@@ -65,6 +65,9 @@ def main() -> None:
     parser.add_argument("--rules-policy", action="store_true", help="no uplift models: the rule-based policy")
     parser.add_argument("--one-pass", action="store_true",
                         help="score all carts in one part instead of parts of serving.batch.PART_ROWS (for comparison)")
+    parser.add_argument("--repeat-model", type=int, default=0, metavar="N",
+                        help="after the run, score the same carts N more times (model and policy only) and report "
+                             "each run's carts per second: how much the rate varies from one minute to the next")
     parser.add_argument("--no-threads", action="store_true",
                         help="validation, profile lookups and id factorisation on one thread (for comparison)")
     args = parser.parse_args()
@@ -138,6 +141,11 @@ def main() -> None:
     write_text_atomic(tmp / "out" / "report.html", page())
     lap("exports_and_report", t)
     end_to_end = time.perf_counter() - started
+    repeats = []
+    for _ in range(args.repeat_model):
+        t = time.perf_counter()
+        scorer.score(carts)
+        repeats.append(round(len(carts) / (time.perf_counter() - t)))
     report("batch_score", {
         "customers": len(ds.customers), "events": len(ds.events), "carts": len(carts),
         "carts_already_bought_left_out": int(bought.sum()),
@@ -149,6 +157,7 @@ def main() -> None:
         "model_and_policy_carts_per_second": round(len(carts) / times["model_and_policy"]),
         "with_setup_carts_per_second": round(len(carts) / (times["model_and_policy"] + times["model_setup"])),
         "end_to_end_seconds": round(end_to_end, 1),
+        **({"model_and_policy_repeats_carts_per_second": repeats} if repeats else {}),
         "peak_rss_mib": round(peak_rss_mib()),
     })
     shutil.rmtree(tmp, ignore_errors=True)  # the generated shop's tables (hundreds of MB) and the outputs

@@ -174,7 +174,7 @@ def take_increasing(values: pd.Series, rows: np.ndarray) -> pd.Series:
     chunked = arrow_text(values)
     if chunked is None:
         return values.take(rows).reset_index(drop=True)
-    return pd.Series(pd.arrays.ArrowStringArray(take_sorted(chunked, rows)), name=values.name)
+    return pd.Series(pd.array(take_sorted(chunked, rows), dtype=values.dtype), name=values.name)  # no copy
 
 
 def factorize_ids(values: pd.Series) -> tuple[np.ndarray, pd.Index]:

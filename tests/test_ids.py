@@ -122,7 +122,8 @@ def test_take_increasing_is_take_for_arrow_text_and_for_other_columns() -> None:
         [pa.array(["a", None], pa.large_string()), pa.array(["c", "d", "e"], pa.large_string())])), name="id")
     numbers = pd.Series([1.5, 2.5, None, 4.5, 5.5], dtype="Float64", index=[9, 8, 7, 6, 5], name="x")
     rows = np.array([0, 1, 3, 4])
-    for column in (texts, numbers):
+    plain = pd.Series(["x", None, "y", "z", "w"], dtype="str")  # pandas' default text type (NaN for missing)
+    for column in (texts, numbers, plain):
         got = ids.take_increasing(column, rows)
         pd.testing.assert_series_equal(got, column.take(rows).reset_index(drop=True))
     assert ids.take_increasing(texts, rows).array._pa_array.num_chunks == 1

@@ -41,7 +41,14 @@ from features.ids import numbered_together
 from features.segments import RuleSet, assign_segments, default_rules
 from features.sessions import to_us
 from features.snapshots import last_with_cart, model_matrix
-from serving.batch_policy import CartColumns, cart_columns, decide_profit_batch, decide_rules_batch, risk_bands
+from serving.batch_policy import (
+    CartColumns,
+    cart_columns,
+    decide_profit_batch,
+    decide_rules_batch,
+    exploration_draws_batch,
+    risk_bands,
+)
 from serving.forest import Explained, Forest
 from serving.policy import CartContext, Catalogue, default_catalogue
 from serving.uplift_policy import Budget, decide_uplift, exploration_draws
@@ -187,6 +194,16 @@ class BatchScorer:
         from their path contributions."""
         risk = self.model.calibrate(1.0 / (1.0 + np.exp(-found.raw[:, 0])))
         return np.clip(risk, 0.0, 1.0), reason_texts(found.top, found.top_values, FEATURE_NAMES)
+
+    def warm_up(self) -> None:
+        """Do now what the first part would otherwise wait for: the uplift trees flattened, the compiled tree walk
+        (and exploration draws) loaded. ``cartrisk score`` calls it on a second thread while the data are read."""
+        x = np.zeros((1, len(FEATURE_NAMES)))
+        self._forest.explain(x, self.top_reasons)
+        if self._uplift is not None:
+            self._uplift.batch(x)
+            if self.explore:
+                exploration_draws_batch(pa.array(["warm-up"], pa.large_string()))
 
     def _budgeted(self) -> bool:
         """The uplift policy with a daily budget or segment caps: carts are decided in order, all together."""

@@ -112,6 +112,20 @@ def _scored(quick_model: QuickModel, uplift_shop: UpliftShop, carts: pd.DataFram
     return BatchScorer(quick_model.model, uplift=uplift_shop.result.model).score(carts)
 
 
+def test_a_warmed_up_scorer_has_its_trees_ready_and_scores_the_same(quick_model: QuickModel,
+                                                                    uplift_shop: UpliftShop,
+                                                                    carts: pd.DataFrame) -> None:
+    import threading
+
+    scorer = BatchScorer(quick_model.model, uplift=uplift_shop.result.model)
+    assert scorer._uplift is not None and scorer._uplift._forest is None  # built on first use
+    warm = threading.Thread(target=scorer.warm_up)  # as `cartrisk score` does, beside the data being read
+    warm.start()
+    warm.join()
+    assert scorer._uplift._forest is not None
+    pd.testing.assert_frame_equal(scorer.score(carts), _scored(quick_model, uplift_shop, carts))
+
+
 @pytest.mark.parametrize("pipelined", [True, False])
 @pytest.mark.parametrize("profit", [True, False])
 def test_scoring_in_parts_gives_the_table_of_one_pass(quick_model: QuickModel, uplift_shop: UpliftShop,

@@ -103,18 +103,25 @@ def run_batch(data: Path | None, features: Path | None, last_days: float | None,
     stored = stored_models()  # a missing model is reported now, before the data are read
     bar.update()
     bar.set_postfix_str("data + snapshots")
+
+    def ready_scorer() -> BatchScorer:
+        risk_model, uplift = stored.load()
+        scorer = BatchScorer(risk_model, catalogue=default_catalogue(), uplift=uplift)
+        scorer.warm_up()
+        return scorer
+
     with ThreadPoolExecutor(max_workers=1) as pool:
-        loading = pool.submit(stored.load)  # the models (and LightGBM) are loaded while the data are read
+        # the models (and LightGBM) are loaded, and the scorer made ready, while the data are read
+        preparing = pool.submit(ready_scorer)
         dataset = load_data(folder)  # quarantined rows are reported on stderr
         snaps = read_snapshots(folder, features, dataset, latest_only=True)
         carts, bought = carts_to_score(snaps, dataset.events, dataset.orders, last_days)
-        risk_model, uplift = loading.result()
-    labels = stored.labels
+        scorer = preparing.result()
+    uplift, labels = scorer.uplift, stored.labels
     if carts.empty:
         fail(f"{folder}: no cart to score" + (f" in the last {last_days} days" if last_days else "")
              + (f" ({bought:,} carts were bought)" if bought else ""))
     bar.update()
-    scorer = BatchScorer(risk_model, catalogue=default_catalogue(), uplift=uplift)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
 

@@ -16,7 +16,11 @@ split, and half of those branches are mispredicted (a split sends rows either wa
   independent, so the processor overlaps them.
 * Blocks run on all cores (numba ``prange``); each tree's leaf values add to its booster's raw score, and for the
   explained booster each leaf's path contributions (those of :class:`serving.fastpredict.FastBooster`, computed
-  the same way) add to the row's contributions, whose largest ``k`` are picked in the same pass.
+  the same way) add to the row's contributions, whose largest ``k`` are picked in the same pass. Every leaf of a
+  tree lists the same number of contributions (padded with zeros to a spare feature), so adding them is a loop
+  of fixed length, not one that ends at a different place for every row.
+* Node and column numbers are unsigned: numba guards a read at a signed index against negative indices (three
+  more instructions per read), which made the walk twice as slow (session 12 in docs/benchmarks.md).
 
 Linear trees (``linear_tree=True``) are refused: their leaves are not constants.
 """
@@ -149,23 +153,21 @@ class Forest:
             for c in cats:
                 if c >= 0:
                     bits[k, c // 64] |= np.uint64(1) << np.uint64(c % 64)
-        self._src = np.array([c[0] for c in cols], dtype=np.int64)
+        # node and column numbers are unsigned: numba guards every read at a signed index against a negative one
+        # (three more instructions per read); unsigned ones skip the guard, and the walk takes half the time
+        self._src = np.array([c[0] for c in cols], dtype=np.uint32)
         self._kind = np.array([c[1] for c in cols], dtype=np.int64)
         self._bits = bits
-        self._col = np.asarray(b.col, dtype=np.int32)
+        self._col = np.asarray(b.col, dtype=np.uint32)
         self._thr = np.asarray(b.thr, dtype=np.float64)
-        self._left = np.asarray(b.left, dtype=np.int32)
+        self._left = np.asarray(b.left, dtype=np.uint32)
         self._value = np.asarray(b.value, dtype=np.float64)
-        self._roots = np.asarray(roots, dtype=np.int32)
+        self._roots = np.asarray(roots, dtype=np.uint32)
         self._depths = np.asarray(depths, dtype=np.int64)
-        self._group = np.asarray(group, dtype=np.int64)
+        self._group = np.asarray(group, dtype=np.uint32)
         self.n_trees = len(roots)
-        # the explained booster's leaves' contributions, sparse (a leaf credits only the features on its path),
-        # features in increasing order: node k's credits are entries credit_start[k]:credit_start[k + 1]
-        sizes = [len(c) for c in b.credits]
-        self._credit_start = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-        self._credit_feature = np.array([f for c in b.credits for f in sorted(c)], dtype=np.int64)
-        self._credit = np.array([c[f] for c in b.credits for f in sorted(c)], dtype=np.float64)
+        self._credit_start, self._credit_feature, self._credit, self._credit_width = _credit_lists(
+            b, roots, n_features)
         self._explains = explained is not None
 
     def _matrix(self, matrix: np.ndarray) -> np.ndarray:
@@ -177,8 +179,8 @@ class Forest:
     def _run(self, matrix: np.ndarray, k: int) -> Explained:
         x = self._matrix(matrix)
         raw, top, values = _evaluate(x, self._src, self._kind, self._bits, self._col, self._thr, self._left,
-                                     self._value, self._roots, self._depths, self._group,
-                                     self.n_boosters, self._credit_start, self._credit_feature, self._credit, k)
+                                     self._value, self._roots, self._depths, self._group, self.n_boosters,
+                                     self._credit_start, self._credit_feature, self._credit, self._credit_width, k)
         return Explained(raw, top, values)
 
     def raw(self, matrix: np.ndarray) -> np.ndarray:
@@ -190,6 +192,33 @@ class Forest:
         if not self._explains:
             raise ValueError("this forest explains no booster: build it with explained=<booster index>")
         return self._run(matrix, min(int(k), self.n_features))
+
+
+def _credit_lists(b: _Builder, roots: list[int], n_features: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The explained booster's leaves' path contributions as lists of equal length within a tree (the tree's
+    longest; the rest credit 0.0 to a spare feature ``n_features``, never read), so that adding a leaf's list is a
+    loop of fixed length: (per node the start of its list, the features, the amounts, per tree the length; trees
+    of boosters not explained have none). A leaf credits only the features on its path, in increasing order, so
+    the sums are those of the sparse lists."""
+    width = np.zeros(len(roots), dtype=np.uint64)
+    ends = [*roots[1:], len(b.credits)]  # a tree's nodes are numbered from its root to the next tree's
+    for t, (root, end) in enumerate(zip(roots, ends, strict=True)):
+        width[t] = max(len(c) for c in b.credits[root:end])
+    start = np.zeros(len(b.credits), dtype=np.uint64)
+    features: list[int] = []
+    amounts: list[float] = []
+    for t, (root, end) in enumerate(zip(roots, ends, strict=True)):
+        for node in range(root, end) if width[t] else ():
+            if b.left[node] != node:  # not a leaf: no list
+                continue
+            credits = b.credits[node]
+            start[node] = len(features)
+            spare = int(width[t]) - len(credits)
+            features += [*sorted(credits), *[n_features] * spare]
+            amounts += [*(credits[f] for f in sorted(credits)), *[0.0] * spare]
+    return (start, np.array(features, dtype=np.uint32).reshape(-1), np.array(amounts, dtype=np.float64).reshape(-1),
+            width)
 
 
 @compiled(nogil=True)
@@ -216,7 +245,8 @@ def _column_value(v: float, kind: int, bits: np.ndarray) -> float:  # pragma: no
 def _evaluate(x: np.ndarray, src: np.ndarray, kind: np.ndarray, bits: np.ndarray, col: np.ndarray,
               thr: np.ndarray, left: np.ndarray, value: np.ndarray, roots: np.ndarray, depths: np.ndarray,
               group: np.ndarray, n_groups: int, credit_start: np.ndarray, credit_feature: np.ndarray,
-              credit: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+              credit: np.ndarray, credit_width: np.ndarray, k: int
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
     n, n_features = x.shape
     n_cols = src.shape[0]
     raw = np.zeros((n, n_groups))
@@ -229,23 +259,28 @@ def _evaluate(x: np.ndarray, src: np.ndarray, kind: np.ndarray, bits: np.ndarray
         for c in range(n_cols):
             for j in range(m):
                 xb[c, j] = _column_value(x[r0 + j, src[c]], kind[c], bits[c])
-        contrib = np.zeros((_BLOCK, n_features))
-        nodes = np.empty(_BLOCK, dtype=np.int32)
+        sums = np.zeros((_BLOCK, n_groups))  # the block's raw scores: indexed by j, not r0 + j (unsigned reads)
+        contrib = np.zeros((_BLOCK, n_features + 1))  # + the spare feature of the credit lists
+        nodes = np.empty(_BLOCK, dtype=np.uint32)
         for t in range(roots.shape[0]):
             for j in range(_BLOCK):
                 nodes[j] = roots[t]
             for _ in range(depths[t]):
                 for j in range(_BLOCK):
                     node = nodes[j]
-                    nodes[j] = left[node] + np.int32(xb[col[node], j] > thr[node])
+                    nodes[j] = left[node] + np.uint32(xb[col[node], j] > thr[node])
             g = group[t]
-            for j in range(m):
-                raw[r0 + j, g] += value[nodes[j]]
-            if k > 0:
-                for j in range(m):
-                    node = nodes[j]
-                    for e in range(credit_start[node], credit_start[node + 1]):
-                        contrib[j, credit_feature[e]] += credit[e]  # skipping zeros: the same sums
+            for j in range(_BLOCK):
+                sums[j, g] += value[nodes[j]]
+            width = credit_width[t]
+            if k > 0 and width > 0:
+                for j in range(_BLOCK):
+                    start = credit_start[nodes[j]]
+                    for e in range(width):
+                        contrib[j, credit_feature[start + e]] += credit[start + e]
+        for j in range(m):
+            for g in range(n_groups):
+                raw[r0 + j, g] = sums[j, g]
         for j in range(m):  # the k largest, largest first; ties to the lower feature index
             for q in range(k):
                 best = -1

@@ -74,7 +74,7 @@ class FastBooster:
         for tree in trees:
             root = tree["tree_structure"]
             values.append(_leaf_values(root, int(tree.get("num_leaves", 1))))
-            if "leaf_index" in root:  # a tree with a single leaf: a constant
+            if "split_index" not in root:  # a tree with a single leaf: a constant (no leaf index in the dump)
                 bias += float(root["leaf_value"])
                 block = np.zeros((1, self.n_features))
             else:

@@ -102,9 +102,10 @@ def as_of_each(
 
     n_keys = int(max(item_key.max(initial=-1), query_key.max(initial=-1))) + 1
     order, start = key_time_order(item_key, item_time, n_keys)
+    sorted_time = item_time[order]
     found = []
     for query_time in query_times:
-        first, stop = as_of_bounds(order, start, item_time, query_key, _int64(query_time)[0], inclusive)
+        first, stop = as_of_bounds(start, sorted_time, query_key, _int64(query_time)[0], inclusive)
         found.append(AsOf(order=order, first=first, stop=stop))
     return found
 

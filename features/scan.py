@@ -235,10 +235,12 @@ def key_time_order(key: np.ndarray, time: np.ndarray, n_keys: int) -> tuple[np.n
 
 
 @compiled(nogil=True)
-def as_of_bounds(order: np.ndarray, start: np.ndarray, item_time: np.ndarray, query_key: np.ndarray,
-                 query_time: np.ndarray, inclusive: bool) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
-    """For each query, the sorted positions (in ``order``, from :func:`key_time_order`) of the first item of its
-    key and just after the last item of its key that is before the query time (at or before, ``inclusive``)."""
+def as_of_bounds(start: np.ndarray, sorted_time: np.ndarray, query_key: np.ndarray, query_time: np.ndarray,
+                 inclusive: bool) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """For each query, the sorted positions (the order of :func:`key_time_order`, whose ``start`` this is; the
+    items' times in that order: ``sorted_time``) of the first item of its key and just after the last item of its
+    key that is before the query time (at or before, ``inclusive``). The search reads the times in sorted order,
+    one read per step, not the items' positions and then their times (two reads, the second anywhere)."""
     q = query_key.shape[0]
     first = np.empty(q, dtype=np.int64)
     stop = np.empty(q, dtype=np.int64)
@@ -249,7 +251,7 @@ def as_of_bounds(order: np.ndarray, start: np.ndarray, item_time: np.ndarray, qu
         t = query_time[j]
         while lo < hi:  # the first item at (strict) or after (inclusive) the query time
             mid = (lo + hi) >> 1
-            it = item_time[order[mid]]
+            it = sorted_time[mid]
             if it < t or (inclusive and it == t):
                 lo = mid + 1
             else:

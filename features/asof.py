@@ -101,8 +101,7 @@ def as_of_each(
     from features.scan import as_of_bounds, key_time_order  # compiled code: not loaded by the service
 
     n_keys = int(max(item_key.max(initial=-1), query_key.max(initial=-1))) + 1
-    order, start = key_time_order(item_key, item_time, n_keys)
-    sorted_time = item_time[order]
+    order, start, sorted_time = key_time_order(item_key, item_time, n_keys)
     found = []
     for query_time in query_times:
         first, stop = as_of_bounds(start, sorted_time, query_key, _int64(query_time)[0], inclusive)

@@ -212,26 +212,32 @@ def snapshot_scan(code: np.ndarray, event_code: np.ndarray, source: np.ndarray, 
 
 
 @compiled(nogil=True)
-def key_time_order(key: np.ndarray, time: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
-    """Positions that sort items by (key, time), and where each key's items start in that order (``n_keys + 1``
-    bounds). Keys are 0 <= key < n_keys. A counting sort by key, then each key's items sorted by time where they
-    are not in time order already (a stable merge sort)."""
+def key_time_order(key: np.ndarray, time: np.ndarray, n_keys: int
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """Positions that sort items by (key, time), where each key's items start in that order (``n_keys + 1``
+    bounds) and the items' times in that order. Keys are 0 <= key < n_keys. A counting sort by key that carries
+    the times along (so that checking a key's items are in time order reads them in sequence), then each key's
+    items sorted by time where they are not in time order already (a stable merge sort)."""
     n = key.shape[0]
     start = bucket_starts(key, n_keys)
     fill = start[:-1].copy()
     order = np.empty(n, dtype=np.int64)
+    sorted_time = np.empty(n, dtype=time.dtype)
     for i in range(n):
         c = key[i]
-        order[fill[c]] = i
-        fill[c] += 1
+        p = fill[c]
+        order[p] = i
+        sorted_time[p] = time[i]
+        fill[c] = p + 1
     for c in range(n_keys):
         lo, hi = start[c], start[c + 1]
         for j in range(lo + 1, hi):
-            if time[order[j]] < time[order[j - 1]]:
-                part = order[lo:hi].copy()
-                order[lo:hi] = part[np.argsort(time[part], kind="mergesort")]
+            if sorted_time[j] < sorted_time[j - 1]:
+                by_time = np.argsort(sorted_time[lo:hi], kind="mergesort")
+                order[lo:hi] = order[lo:hi][by_time]
+                sorted_time[lo:hi] = sorted_time[lo:hi][by_time]
                 break
-    return order, start
+    return order, start, sorted_time
 
 
 @compiled(nogil=True)

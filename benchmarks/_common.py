@@ -1,4 +1,4 @@
-"""Shared helpers of the benchmark scripts: machine description, peak memory, result lines."""
+"""Shared helpers of the benchmark scripts: machine description, peak and fresh memory, result lines."""
 
 from __future__ import annotations
 
@@ -16,6 +16,19 @@ import pandas as pd
 def peak_rss_mib() -> float:
     """Peak resident memory of this process so far, in MiB (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def fresh_pages() -> int:
+    """Bytes of new pages this process has faulted in so far: its minor faults, each a 4 KiB page except the
+    transparent huge pages (2 MiB each; the machine's count, from /proc/vmstat: run nothing else). 0 where the
+    kernel does not say (not Linux)."""
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    try:
+        with open("/proc/vmstat") as f:
+            huge = next((int(line.split()[1]) for line in f if line.startswith("thp_fault_alloc ")), 0)
+    except OSError:
+        return 0
+    return (faults - huge) * 4096 + huge * 2**21
 
 
 def machine() -> dict[str, Any]:

@@ -33,7 +33,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _common import peak_rss_mib, report
+from _common import fresh_pages, peak_rss_mib, report
 
 
 def models() -> tuple[Any, Any]:
@@ -54,19 +54,6 @@ def models() -> tuple[Any, Any]:
     assert shop.dataset.experiments is not None
     uplift = fit_and_evaluate(snaps, shop.dataset.experiments, default_catalogue()).model
     return risk, uplift
-
-
-def fresh_pages() -> int:
-    """Bytes of new pages this process has faulted in so far: its minor faults, each a 4 KiB page except the
-    transparent huge pages (2 MiB each; the machine's count, from /proc/vmstat: run nothing else). 0 where the
-    kernel does not say (not Linux)."""
-    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    try:
-        with open("/proc/vmstat") as f:
-            huge = next((int(line.split()[1]) for line in f if line.startswith("thp_fault_alloc ")), 0)
-    except OSError:
-        return 0
-    return (faults - huge) * 4096 + huge * 2**21
 
 
 def main() -> None:

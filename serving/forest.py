@@ -202,23 +202,23 @@ def _credit_lists(b: _Builder, roots: list[int], n_features: int
     of boosters not explained have none). A leaf credits only the features on its path, in increasing order, so
     the sums are those of the sparse lists."""
     width = np.zeros(len(roots), dtype=np.uint64)
-    ends = [*roots[1:], len(b.credits)]  # a tree's nodes are numbered from its root to the next tree's
-    for t, (root, end) in enumerate(zip(roots, ends, strict=True)):
-        width[t] = max(len(c) for c in b.credits[root:end])
     start = np.zeros(len(b.credits), dtype=np.uint64)
     features: list[int] = []
     amounts: list[float] = []
+    ends = [*roots[1:], len(b.credits)]  # a tree's nodes are numbered from its root to the next tree's
     for t, (root, end) in enumerate(zip(roots, ends, strict=True)):
-        for node in range(root, end) if width[t] else ():
+        width[t] = max(len(c) for c in b.credits[root:end])
+        if not width[t]:  # nothing to credit: a booster not explained, or a one-leaf tree
+            continue
+        for node in range(root, end):
             if b.left[node] != node:  # not a leaf: no list
                 continue
-            credits = b.credits[node]
+            items = sorted(b.credits[node].items())
+            spare = int(width[t]) - len(items)
             start[node] = len(features)
-            spare = int(width[t]) - len(credits)
-            features += [*sorted(credits), *[n_features] * spare]
-            amounts += [*(credits[f] for f in sorted(credits)), *[0.0] * spare]
-    return (start, np.array(features, dtype=np.uint32).reshape(-1), np.array(amounts, dtype=np.float64).reshape(-1),
-            width)
+            features += [f for f, _ in items] + [n_features] * spare
+            amounts += [v for _, v in items] + [0.0] * spare
+    return start, np.array(features, dtype=np.uint32), np.array(amounts, dtype=np.float64), width
 
 
 @compiled(nogil=True)

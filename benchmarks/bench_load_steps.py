@@ -1,13 +1,15 @@
 """Loading and features of a large shop, step by step, and the compiled id numbering against pandas.
 
-    python benchmarks/bench_load_steps.py --data DIR [--repeat 2]
+    python benchmarks/bench_load_steps.py --data DIR [--repeat 2] [--all-text]
 
 DIR is a shop on disk (``cartrisk generate`` or ``write_shop(generate_shop(N, 60, seed=9), DIR)``). Times, per
 repetition: reading each table (``features.io.read_raw``) and validating it, ``prepare_shop`` (events put in
 order, sessions, labels), ``compute_profiles`` for every cart's session start, and the snapshots of the latest
 cart state (``snapshots_from_shop(latest_only=True)``, which computes the profiles again); then, for each id
 column of the events, e-mail events and orders, ``features.ids.factorize_ids`` against ``pd.factorize`` (and
-checks they agree). Prints one JSON line.
+checks they agree). ``new_gib`` is the new memory each read touched (``_common.fresh_pages``); ``--all-text``
+reads every text column as text, leaving out the categories that loading asks for (the schema's ``few_values``),
+to compare. Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _common import peak_rss_mib, report
+from _common import fresh_pages, peak_rss_mib, report
 
 
 def _timed(fn: Any) -> tuple[Any, float]:
@@ -30,8 +32,8 @@ def _timed(fn: Any) -> tuple[Any, float]:
     return out, round(time.perf_counter() - t, 2)
 
 
-def one_pass(data: Path) -> dict[str, float]:
-    """Seconds of each loading and feature step, once."""
+def one_pass(data: Path, all_text: bool, new_gib: dict[str, float]) -> dict[str, float]:
+    """Seconds of each loading and feature step, once; the new memory of each read goes to ``new_gib``."""
     import numpy as np
 
     from features.io import Dataset, read_raw, table_path
@@ -46,7 +48,10 @@ def one_pass(data: Path) -> dict[str, float]:
         path = table_path(data, name)
         if path is None:
             continue
-        raw, seconds[f"read_{name}"] = _timed(lambda p=path: read_raw(p))
+        categories = [] if all_text else [c.name for c in schema.columns if c.few_values]
+        before = fresh_pages()
+        raw, seconds[f"read_{name}"] = _timed(lambda p=path, c=categories: read_raw(p, categories=c))
+        new_gib[f"read_{name}"] = round((fresh_pages() - before) / 2**30, 2)
         checked, seconds[f"validate_{name}"] = _timed(lambda r=raw, s=schema: validate(r, s, max_bad_share=0.05))
         tables[name] = checked.good
     ds = Dataset(events=tables["events"], orders=tables["orders"], email_events=tables["email_events"],
@@ -88,9 +93,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True, help="a shop's tables (Parquet or CSV)")
     parser.add_argument("--repeat", type=int, default=2, help="passes over the loading and feature steps")
+    parser.add_argument("--all-text", action="store_true",
+                        help="read every text column as text (no categories for the few_values columns)")
     args = parser.parse_args()
-    passes = [one_pass(args.data) for _ in range(args.repeat)]
-    report("load_steps", {"passes": passes, "ids": id_columns(args.data), "peak_rss_mib": round(peak_rss_mib())})
+    new_gib: list[dict[str, float]] = []
+    passes = []
+    for _ in range(args.repeat):
+        new_gib.append({})
+        passes.append(one_pass(args.data, args.all_text, new_gib[-1]))
+    report("load_steps", {"all_text": args.all_text, "passes": passes, "new_gib": new_gib,
+                          "ids": id_columns(args.data), "peak_rss_mib": round(peak_rss_mib())})
 
 
 if __name__ == "__main__":

@@ -81,6 +81,9 @@ class Column:
     """Value used when the column is absent from the file (only for optional columns)."""
     optional: bool = False
     """An optional column may be missing from the file; it is then filled with ``default``."""
+    few_values: bool = False
+    """Text with few distinct values repeated over many rows (products, categories): read from Parquet as
+    categories, each distinct text held once (:func:`features.io.read_raw`)."""
 
 
 @dataclass(frozen=True)
@@ -110,8 +113,8 @@ EVENTS = TableSchema(
         Column("session_id", "string", False, "Visit identifier; one session = one visit."),
         Column("customer_id", "string", True, "Known customer, or null for a guest."),
         Column("event_type", "category", False, "GA4 event name.", allowed=EVENT_TYPES),
-        Column("product_id", "string", True, "Product of item events; null otherwise."),
-        Column("category", "string", True, "Product category, e.g. 'electronics.smartphone'."),
+        Column("product_id", "string", True, "Product of item events; null otherwise.", few_values=True),
+        Column("category", "string", True, "Product category, e.g. 'electronics.smartphone'.", few_values=True),
         Column("price", "float", True, "Unit price of the product (shop currency).", min_value=0.0),
         Column(
             "quantity", "int", True, "Units added, removed or bought.", min_value=0,

@@ -255,6 +255,8 @@ def validate(
             good[col.name] = good[col.name].astype("Int64" if col.nullable else "int64")
         elif col.kind == "category":
             good[col.name] = good[col.name].astype(pd.CategoricalDtype(list(col.allowed or ())))
+        elif col.few_values and not isinstance(good[col.name].dtype, pd.CategoricalDtype):
+            good[col.name] = good[col.name].astype("category")  # text categories, whatever the source
     # no bad row: an empty slice (a take with no positions still joins every Arrow chunk of a text column)
     bad_rows: pd.DataFrame = (raw.iloc[:0] if reasons is None else raw.loc[bad_mask]).astype("string")
     bad_rows.insert(0, "source_row", np.flatnonzero(bad_mask) + 1)

@@ -108,6 +108,32 @@ def test_types_after_loading(tmp_path: Path) -> None:
     assert ds.orders["order_time"].iloc[0] == pd.Timestamp("2025-12-01 10:00", tz="UTC")
 
 
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_products_and_categories_load_as_text_categories_from_either_format(tmp_path: Path, fmt: str,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = [GOOD, "2026-01-01T10:00:01Z,s1,c1,view_item, p2 ,shoes,3\n", "2026-01-01T10:00:02Z,s1,c1,page_view,,,\n",
+             "2026-01-01T10:00:03Z,s1,c1,view_item,p1,bags,4\n"]
+    _write_shop(tmp_path, lines, fmt)
+    import pyarrow.parquet as pq
+
+    asked: list[object] = []
+    real = pq.read_table
+
+    def read_and_note(*args: object, **kwargs: object) -> object:
+        asked.append(kwargs.get("read_dictionary"))
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pq, "read_table", read_and_note)
+    events = load_dataset(tmp_path).events
+    for name, want in (("product_id", ["p1", "p2", None, "p1"]), ("category", ["shoes", "shoes", None, "bags"])):
+        column = events[name]
+        assert isinstance(column.dtype, pd.CategoricalDtype), (name, column.dtype)
+        assert str(column.cat.categories.dtype) == "string"
+        assert [None if pd.isna(v) else v for v in column] == want  # stripped; the missing one kept missing
+    # the events table asks Arrow for categories (no other table has such a column); CSV has no Parquet read
+    assert asked == ([["product_id", "category"], [], [], []] if fmt == "parquet" else [])
+
+
 def test_features_command_reports_quarantine_and_writes_json(tmp_path: Path) -> None:
     import json
 

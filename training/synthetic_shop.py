@@ -144,6 +144,7 @@ from training.synthetic_tables import (
     nullable_int,
     strings,
     table,
+    text_categories,
     times,
 )
 
@@ -412,8 +413,10 @@ def _events_table(rows: Rows, catalog: Catalog, ids: _Ids) -> pd.DataFrame:
         "session_id": ids.session_ids(session),
         "customer_id": ids.customer_ids(ids.session_customer[session]),
         "event_type": category(EVENT_TYPES, rows.event[order]),
-        "product_id": strings(id_strings("p", product, 5, valid=has_product)),
-        "category": labels(list(P.CATEGORY_MEDIAN_PRICE), np.where(has_product, catalog.category[safe], -1)),
+        "product_id": text_categories(id_strings("p", np.arange(len(catalog.price)), 5).to_pylist(),
+                                      np.where(has_product, product, -1)),
+        "category": text_categories(list(P.CATEGORY_MEDIAN_PRICE),
+                                    np.where(has_product, catalog.category[safe], -1)),
         "price": np.where(has_product, catalog.price[safe], np.nan),
         "quantity": nullable_int(quantity, quantity == 0),
         "device": category(DEVICES, ids.session_device[session]),

@@ -62,6 +62,14 @@ def labels(names: Sequence[str], codes: np.ndarray) -> pd.Series:
     return strings(pc.take(pa.array(list(names), pa.string()), index))
 
 
+def text_categories(names: Sequence[str], codes: np.ndarray) -> pd.Series:
+    """``names[code]`` per row as a categorical of ``string`` texts (null where the code is -1), keeping only
+    the names used: what validation makes of a ``few_values`` column."""
+    values = pd.Categorical.from_codes(np.asarray(codes, dtype=np.int64),
+                                       categories=pd.Index(list(names), dtype="string"))
+    return pd.Series(values.remove_unused_categories())
+
+
 def times(seconds: np.ndarray) -> pd.Series:
     """int64 seconds since the epoch as ``datetime64[us, UTC]``."""
     us = np.asarray(seconds, dtype=np.int64) * 1_000_000

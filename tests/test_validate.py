@@ -121,7 +121,7 @@ def test_products_and_categories_load_as_text_categories_from_either_format(tmp_
 
     def read_and_note(*args: object, **kwargs: object) -> object:
         asked.append(kwargs.get("read_dictionary"))
-        return real(*args, **kwargs)  # type: ignore[arg-type]
+        return real(*args, **kwargs)
 
     monkeypatch.setattr(pq, "read_table", read_and_note)
     events = load_dataset(tmp_path).events

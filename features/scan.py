@@ -111,8 +111,9 @@ def session_facts(code: np.ndarray, time_us: np.ndarray, event_code: np.ndarray,
 
 
 @compiled(nogil=True)
-def snapshot_scan(code: np.ndarray, event_code: np.ndarray, source: np.ndarray, quantity: np.ndarray, price: np.ndarray,
-                  product: np.ndarray, n_products: int, fee: np.ndarray, threshold: np.ndarray, account: np.ndarray,
+def snapshot_scan(code: np.ndarray, event_code: np.ndarray, source: np.ndarray, quantity: np.ndarray,
+                  quantity_missing: np.ndarray, price: np.ndarray, product: np.ndarray, n_products: int,
+                  fee: np.ndarray, threshold: np.ndarray, account: np.ndarray, account_missing: np.ndarray,
                   step_of: np.ndarray, is_snapshot: np.ndarray, add: int, remove: int, view: int, purchase: int,
                   latest_only: bool) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
     """The cart snapshots of a shop's events (canonical order, sessions contiguous): the positions of the
@@ -125,9 +126,10 @@ def snapshot_scan(code: np.ndarray, event_code: np.ndarray, source: np.ndarray, 
     add-to-cart; with ``latest_only``, only each session's last snapshot with a positive net cart value.
     ``product`` is a product code (-1 when none, else below ``n_products``): a product counts once, at its first
     ``view_item`` in the session. ``code``, ``event_code`` and ``source`` may be a part of the events that holds
-    whole sessions (two threads scan one part each). Every float column is NaN where the event does not say: a
-    missing quantity counts as one unit and a missing price as zero; for ``fee``, ``threshold`` and ``account``
-    the latest said counts.
+    whole sessions (two threads scan one part each). ``price``, ``fee`` and ``threshold`` are NaN where the event
+    does not say; ``quantity`` (whole numbers) and ``account`` (booleans) are read as they are held, beside a mask
+    of the rows where they are missing (no float copy of either). A missing quantity counts as one unit and a
+    missing price as zero; for ``fee``, ``threshold`` and ``account`` the latest said counts.
     """
     n = code.shape[0]
     bound = 0
@@ -155,9 +157,7 @@ def snapshot_scan(code: np.ndarray, event_code: np.ndarray, source: np.ndarray, 
         r = source[i]
         n_events += 1
         if e in (add, remove):
-            q = quantity[r]
-            if q != q:  # missing: one unit
-                q = 1.0
+            q = 1.0 if quantity_missing[r] else np.float64(quantity[r])  # missing: one unit
             p = price[r]
             if p != p:  # missing: free
                 p = 0.0
@@ -181,8 +181,8 @@ def snapshot_scan(code: np.ndarray, event_code: np.ndarray, source: np.ndarray, 
             fee_now = fee[r]
         if threshold[r] == threshold[r]:
             threshold_now = threshold[r]
-        if account[r] == account[r]:
-            account_now = account[r]
+        if not account_missing[r]:
+            account_now = 1.0 if account[r] else 0.0
         if not is_snapshot[e] or n_adds == 0:
             continue
         net = added_value - removed_value

@@ -9,6 +9,8 @@ for the label.
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 import numpy as np
 import pandas as pd
 
@@ -68,6 +70,21 @@ def _floats(ordered: OrderedEvents, name: str) -> np.ndarray:
     return np.asarray(column.to_numpy(dtype=np.float64, na_value=np.nan))
 
 
+def _masked(ordered: OrderedEvents, name: str, dtype: Literal["Int64", "boolean"]) -> tuple[np.ndarray, np.ndarray]:
+    """A whole-number (``dtype`` "Int64") or boolean ("boolean") event column in the source's order as its values
+    and a mask of the missing rows, read in place from the masked array validation makes (an absent column:
+    every row missing)."""
+    if name not in ordered.source.columns:
+        n = len(ordered.time_us)
+        return np.zeros(n, dtype=np.int64 if dtype == "Int64" else np.bool_), np.ones(n, dtype=np.bool_)
+    column: Any = ordered.source[name]
+    array = column.astype(dtype).array  # no copy when it has that type already
+    if not isinstance(array, pd.arrays.IntegerArray | pd.arrays.BooleanArray):
+        raise TypeError(f"event column {name!r} is not {dtype}: {ordered.source[name].dtype}")
+    masked: Any = array  # pandas' masked arrays: values and mask, public in all but name
+    return np.asarray(masked._data), np.asarray(masked._mask)
+
+
 def _first_category(
     ordered: OrderedEvents, name: str, categories: tuple[str, ...], positions: np.ndarray
 ) -> pd.Categorical[str]:
@@ -93,14 +110,16 @@ def snapshots_from_shop(shop: Shop, latest_only: bool = False) -> pd.DataFrame:
     etype = ordered.event_code
     source = ordered.order if ordered.order is not None else np.arange(len(code))
     product, product_ids = factorize_ids(ordered.source["product_id"])  # in the source's order
-    quantity, price = _floats(ordered, "quantity"), _floats(ordered, "price")
+    quantity, quantity_missing = _masked(ordered, "quantity", "Int64")
+    account, account_missing = _masked(ordered, "account_required", "boolean")
+    price = _floats(ordered, "price")
     fee, threshold = _floats(ordered, "shipping_fee"), _floats(ordered, "free_shipping_threshold")
-    account = _floats(ordered, "account_required")
 
     def scan_part(part: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         a, b = part  # whole sessions: the scan of each is independent of the others
         part_rows, part_scan = snapshot_scan(
-            code[a:b], etype[a:b], source[a:b], quantity, price, product, len(product_ids), fee, threshold, account,
+            code[a:b], etype[a:b], source[a:b], quantity, quantity_missing, price, product, len(product_ids), fee,
+            threshold, account, account_missing,
             _STEP_BY_CODE, _IS_SNAPSHOT, _ADD, _REMOVE, _VIEW, _PURCHASE, latest_only)
         return part_rows + a, part_scan
 

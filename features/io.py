@@ -91,8 +91,9 @@ def read_raw(path: Path, categories: Collection[str] = ()) -> pd.DataFrame:
     cannot be read raises :class:`UnreadableFile` saying which file and why.
 
     Text columns of a Parquet file named in ``categories`` come back as categoricals (the schema's
-    ``few_values``): each distinct text held once, not once per row. On the batch benchmark's 65 million events
-    the products and their categories took 0.7 GiB of new memory instead of 1.8-2.2 GiB, in the same time."""
+    ``few_values``): each distinct text held once, not once per row. Reading the batch benchmark's 65 million
+    events touched 9.8 GiB of new memory instead of 10.7 GiB (``benchmarks/bench_load_steps.py``, with and
+    without ``--all-text``), and validation needs no text pass over those columns."""
     if path.suffix not in (".parquet", ".csv"):
         raise UnreadableFile(f"{path}: unsupported file type {path.suffix!r}; use .parquet or .csv")
     try:

@@ -69,7 +69,9 @@ def cart_products(events: pd.DataFrame, sessions: Iterable[str] | None = None) -
         name: take_increasing(events[name], rows)
         for name in ("product_id", "event_time", "event_type", "quantity") if name in events.columns}})
     scode, session_ids = pd.factorize(ev["session_id"].astype("string"))
-    pcode, product_ids = pd.factorize(ev["product_id"].astype("string"))
+    products = ev["product_id"]  # numbered through its codes when categorical (as loading makes it): no texts
+    pcode, product_ids = pd.factorize(products if isinstance(products.dtype, pd.CategoricalDtype)
+                                      else products.astype("string"))
     order = np.lexsort((pd.to_datetime(ev["event_time"], utc=True).to_numpy(dtype="datetime64[us]"), scode))
     scode, pcode = scode[order], pcode[order]
     sign = np.where((ev["event_type"] == "add_to_cart").to_numpy(dtype=bool)[order], 1.0, -1.0)

@@ -78,10 +78,7 @@ def _masked(ordered: OrderedEvents, name: str, dtype: Literal["Int64", "boolean"
         n = len(ordered.time_us)
         return np.zeros(n, dtype=np.int64 if dtype == "Int64" else np.bool_), np.ones(n, dtype=np.bool_)
     column: Any = ordered.source[name]
-    array = column.astype(dtype).array  # no copy when it has that type already
-    if not isinstance(array, pd.arrays.IntegerArray | pd.arrays.BooleanArray):
-        raise TypeError(f"event column {name!r} is not {dtype}: {ordered.source[name].dtype}")
-    masked: Any = array  # pandas' masked arrays: values and mask, public in all but name
+    masked = column.astype(dtype).array  # no copy when it has that type already; values and mask (pandas' own)
     return np.asarray(masked._data), np.asarray(masked._mask)
 
 

@@ -38,7 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from features.ids import take_increasing
+from features.ids import factorize_ids, take_increasing
 from features.schema import EVENT_TYPES
 from features.sessions import category_codes
 from serving.policy import NONE, Catalogue
@@ -69,9 +69,7 @@ def cart_products(events: pd.DataFrame, sessions: Iterable[str] | None = None) -
         name: take_increasing(events[name], rows)
         for name in ("product_id", "event_time", "event_type", "quantity") if name in events.columns}})
     scode, session_ids = pd.factorize(ev["session_id"].astype("string"))
-    products = ev["product_id"]  # numbered through its codes when categorical (as loading makes it): no texts
-    pcode, product_ids = pd.factorize(products if isinstance(products.dtype, pd.CategoricalDtype)
-                                      else products.astype("string"))
+    pcode, product_ids = factorize_ids(ev["product_id"])  # categorical (as loading makes it): through its codes
     order = np.lexsort((pd.to_datetime(ev["event_time"], utc=True).to_numpy(dtype="datetime64[us]"), scode))
     scode, pcode = scode[order], pcode[order]
     sign = np.where((ev["event_type"] == "add_to_cart").to_numpy(dtype=bool)[order], 1.0, -1.0)
